@@ -1,0 +1,436 @@
+import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { createLogger, describeBytes, dumpJson, redactHeaders, redactUrl } from './debug.ts';
+import { APIConnectionError } from './errors.ts';
+import { APIResult, bodyStart, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
+import { connectionError, defaultClientCertificate, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
+import type { Envelope } from './types.ts';
+
+export const VERSION = '0.1.0';
+
+/** Options of `API.factory()` (and, for the non-TLS ones, `new API()`). */
+export interface APIOptions {
+  /**
+   * The API version that relative urls are resolved under: `'instances'`
+   * becomes `/1.0/instances`.
+   * @default '1.0'
+   */
+  defaultVersion?: string;
+  /** Sent as `?project=` on every request that does not set its own. */
+  project?: string;
+  /**
+   * Print every transaction to stderr, as `DEBUG=lxd` does.
+   * @default false (true when the `debug` package is enabled for `lxd`)
+   */
+  debug?: boolean;
+  /**
+   * Seconds that `wait()` lets the server hold a long poll (lxdapi's `default_timeout`).
+   * @default 30
+   */
+  waitTimeout?: number;
+  /**
+   * A client-side deadline in milliseconds for each request that does not
+   * set its own `timeout`. Without it, undici's defaults apply (300 s for
+   * the response headers, 300 s between body chunks).
+   */
+  timeout?: number;
+  /**
+   * The largest response body, in bytes, the client buffers. A response
+   * over it rejects with `APIException`; `stream: true` downloads are not
+   * capped.
+   * @default Infinity
+   */
+  maxResponseBytes?: number;
+  /** An undici dispatcher to send requests through instead of the one `factory()` builds: the seam for tests and proxies. */
+  dispatcher?: Dispatcher;
+  /** @default `lxdapi/<version>` */
+  userAgent?: string;
+  /** Client certificate (PEM) for a TLS remote. @default `~/.config/lxc/client.crt`, else the snap's, when present */
+  cert?: string | Buffer;
+  /** Client key (PEM) for a TLS remote. @default `~/.config/lxc/client.key`, else the snap's, when present */
+  key?: string | Buffer;
+  /**
+   * The server's own certificate (PEM), pinned the way `lxc` does it: the
+   * connection is accepted if and only if the server presents exactly this
+   * certificate, whatever host name the endpoint uses.
+   */
+  serverCert?: string | Buffer;
+  /** CA certificates (PEM) for a server whose certificate a PKI signed; host names are checked. */
+  ca?: string | Buffer | Array<string | Buffer>;
+}
+
+export type QueryValue = string | number | boolean | undefined;
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** A body serialised as JSON, sent as `application/json`. */
+  json?: unknown;
+  /** A raw body, streamed: image upload, file push. Sent as `application/octet-stream` unless `headers` say otherwise. */
+  body?: string | Uint8Array | Readable | AsyncIterable<Uint8Array>;
+  headers?: Record<string, string>;
+  /** Query parameters (`recursion`, `filter`, `project`, `target`, ...), encoded and merged onto any query in the url. */
+  query?: Record<string, QueryValue>;
+  /** Sent as `If-Match`: the `etag` of the result the change is based on. */
+  ifMatch?: string;
+  /** Aborts the request; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** A client-side deadline in milliseconds; past it the request rejects with `APIConnectionError` (code `ERR_LXD_TIMEOUT`). */
+  timeout?: number;
+  /**
+   * Seconds the server is asked to hold the request (a long poll): undici's
+   * header and body timeouts are raised past it, and `-1` lifts them.
+   */
+  serverTimeout?: number;
+  /** Leave a non-JSON response body unread, as `result.stream`, for large downloads. */
+  stream?: boolean;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+// How much longer than a long poll the client waits for LXD's answer.
+const LONG_POLL_MARGIN_MS = 30_000;
+
+/** A client of one LXD server, over its unix socket or HTTPS. */
+export class API {
+  /** `http+unix://<quoted socket path>` or `https://host:port`. */
+  readonly endpoint: string;
+  readonly defaultVersion: string;
+  readonly dispatcher: Dispatcher;
+  readonly project: string | undefined;
+  readonly waitTimeout: number;
+  readonly timeout: number | undefined;
+  readonly maxResponseBytes: number;
+  readonly userAgent: string;
+  readonly log: ReturnType<typeof createLogger>;
+  /** The socket path, for a unix endpoint. */
+  readonly socketPath: string | undefined;
+  #owned = false;
+  #pinned: string | undefined;
+
+  /**
+   * Connects to LXD: no endpoint finds the local socket, a path names one,
+   * `https://host:port` is a remote reached with the client certificate.
+   * @example const api = API.factory();
+   * @example const api = API.factory('https://lxd.example:8443', { serverCert, cert, key });
+   */
+  static factory(endpoint?: string, options: APIOptions = {}): API {
+    const given = options.dispatcher;
+    if (endpoint === undefined || endpoint.startsWith('/')) {
+      let socketPath: string;
+      try {
+        socketPath = endpoint ?? findSocket();
+      } catch (error) {
+        throw new APIConnectionError((error as Error).message, { endpoint: 'unix socket', code: 'ENOENT', hint: '' });
+      }
+      if (!existsSync(socketPath)) {
+        throw new APIConnectionError(`Socket ${socketPath} does not exist`, {
+          endpoint: unixEndpoint(socketPath),
+          code: 'ENOENT',
+          hint: 'is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path',
+        });
+      }
+      const api = new API(given ?? unixAgent(socketPath), unixEndpoint(socketPath), options);
+      api.#owned = given === undefined;
+      return api;
+    }
+    const url = parseEndpoint(endpoint);
+    if (given) return new API(given, url, options);
+    if (url.startsWith('http:')) {
+      throw new TypeError(`${endpoint}: LXD serves its API over HTTPS only; use https://, or pass a dispatcher for a plain-HTTP proxy`);
+    }
+    const fallback = options.cert === undefined && options.key === undefined ? defaultClientCertificate() : undefined;
+    const api = new API(
+      tlsAgent({
+        cert: options.cert ?? fallback?.cert,
+        key: options.key ?? fallback?.key,
+        serverCert: options.serverCert,
+        ca: options.ca,
+      }),
+      url,
+      options,
+    );
+    api.#owned = true;
+    if (options.serverCert !== undefined) api.#pinned = fingerprint(options.serverCert);
+    return api;
+  }
+
+  constructor(dispatcher: Dispatcher, endpoint: string, options: APIOptions = {}) {
+    this.dispatcher = dispatcher;
+    this.endpoint = endpoint.endsWith('/') ? endpoint.slice(0, -1) : endpoint;
+    this.defaultVersion = options.defaultVersion ?? '1.0';
+    this.project = options.project;
+    this.waitTimeout = options.waitTimeout ?? 30;
+    this.timeout = options.timeout;
+    this.maxResponseBytes = options.maxResponseBytes ?? Number.POSITIVE_INFINITY;
+    this.userAgent = options.userAgent ?? `lxdapi/${VERSION}`;
+    this.log = createLogger(options.debug ?? false);
+    this.socketPath = this.endpoint.startsWith('http+unix://')
+      ? decodeURIComponent(this.endpoint.slice('http+unix://'.length).replace(/\+/g, ' '))
+      : undefined;
+  }
+
+  /** `'instances'` becomes `<endpoint>/1.0/instances`; a path starting with `/` is kept. */
+  formatUrl(url: string): string {
+    return this.endpoint + this.#path(url);
+  }
+
+  /** Releases the connections of the dispatcher `factory()` built. An injected dispatcher is left to its owner. */
+  async close(): Promise<void> {
+    if (this.#owned) await this.dispatcher.close();
+  }
+
+  get<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
+    return this.request<T>('GET', url, options);
+  }
+
+  post<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
+    return this.request<T>('POST', url, options);
+  }
+
+  put<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
+    return this.request<T>('PUT', url, options);
+  }
+
+  patch<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
+    return this.request<T>('PATCH', url, options);
+  }
+
+  delete<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
+    return this.request<T>('DELETE', url, options);
+  }
+
+  /**
+   * Sends one request and resolves with its validated result: a failure
+   * rejects with `APIException` (the server said no), `APIConnectionError`
+   * (no answer), a `TypeError` (bad arguments, before anything is sent) or
+   * the abort signal's reason.
+   */
+  request<T = unknown>(method: string, url: string, options: RequestOptions = {}): ResultPromise<T> {
+    return resultPromise(this.#send<T>(method, url, options));
+  }
+
+  async #send<T>(method: string, url: string, options: RequestOptions): Promise<APIResult<T>> {
+    const verb = checkMethod(method);
+    const path = this.#path(url, options.query);
+    const fullUrl = this.endpoint + path;
+    const { headers, payload } = this.#payload(options);
+    if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch;
+    const request = { method: verb, url: fullUrl, headers: redactHeaders(headers), ...(options.json !== undefined ? { body: options.json } : {}), ...(options.body !== undefined ? { raw: options.body } : {}) };
+    if (this.log.enabled) {
+      this.log('%s %s%s', verb, redactUrl(fullUrl), options.json !== undefined ? `\n${dumpJson(options.json)}` : options.body !== undefined ? `\n${describeBytes(options.body)}` : '');
+    }
+
+    const deadline = options.timeout ?? (options.serverTimeout === undefined ? this.timeout : undefined);
+    const abort = linkAbort(options.signal, deadline);
+    const fail = (error: unknown): never => {
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw connectionError(abort.timedOut ? Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }) : error, {
+        method: verb,
+        url: fullUrl,
+        endpoint: this.endpoint,
+        socketPath: this.socketPath,
+        pinned: this.#pinned,
+        tls: this.endpoint.startsWith('https:'),
+      });
+    };
+
+    let fields: ResultFields;
+    try {
+      if (options.signal?.aborted) throw options.signal.reason;
+      const response = await this.dispatcher
+        .request({
+          origin: this.socketPath ? 'http://lxd' : this.endpoint,
+          path,
+          method: verb as Dispatcher.HttpMethod,
+          headers,
+          body: payload ?? null,
+          signal: abort.signal,
+          ...longPollTimeouts(options.serverTimeout),
+        })
+        .catch(fail);
+      const responseRecord = { status: response.statusCode, headers: response.headers };
+      const contentType = String(response.headers['content-type'] ?? '');
+      const json = /\bjson\b/i.test(contentType);
+      if (options.stream && !json && response.statusCode < 400) {
+        abort.keepUntil(response.body);
+        fields = { request, response: responseRecord, stream: response.body };
+      } else {
+        const bytes = await readBody(response.body, this.maxResponseBytes).catch(fail);
+        fields = parse(request, responseRecord, verb, contentType, json, bytes, this.maxResponseBytes);
+      }
+    } finally {
+      abort.done();
+    }
+
+    const result = new APIResult<T>(this, fields);
+    if (this.log.enabled) this.log('%s\n%s', result.responseSummary(), '='.repeat(24));
+    result.validate();
+    return result;
+  }
+
+  #path(url: string, query?: Record<string, QueryValue>): string {
+    if (typeof url !== 'string') throw new TypeError(`url must be a string, got ${typeof url}`);
+    let rest = url;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) {
+      if (!rest.startsWith(`${this.endpoint}/`)) throw new TypeError(`${redactUrl(url)} is not on this API's endpoint ${this.endpoint}`);
+      rest = rest.slice(this.endpoint.length);
+    }
+    const queryAt = rest.indexOf('?');
+    let path = queryAt === -1 ? rest : rest.slice(0, queryAt);
+    if (!path.startsWith('/')) path = `/${this.defaultVersion}/${path}`;
+    if (path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment))) {
+      throw new TypeError(`${redactUrl(url)}: '.' and '..' segments are not allowed in a url`);
+    }
+    const params = new URLSearchParams(queryAt === -1 ? '' : rest.slice(queryAt + 1));
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (value === undefined) continue;
+      if (!['string', 'number', 'boolean'].includes(typeof value)) {
+        throw new TypeError(`query parameter ${name} must be a string, number or boolean, got ${value === null ? 'null' : typeof value}`);
+      }
+      params.set(name, String(value));
+    }
+    if (this.project !== undefined && !params.has('project')) params.set('project', this.project);
+    const search = params.toString();
+    return search ? `${path}?${search}` : path;
+  }
+
+  #payload(options: RequestOptions): { headers: Record<string, string>; payload: Dispatcher.DispatchOptions['body'] } {
+    const headers: Record<string, string> = { 'user-agent': this.userAgent };
+    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+    if (options.json !== undefined && options.body !== undefined) throw new TypeError('pass either json or body, not both');
+    if (options.json !== undefined) {
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(options.json);
+      } catch (error) {
+        throw new TypeError(`the json option is not serialisable as JSON: ${(error as Error).message}`, { cause: error });
+      }
+      if (text === undefined) throw new TypeError(`the json option is not serialisable as JSON: got ${typeof options.json}`);
+      headers['content-type'] ??= 'application/json';
+      return { headers, payload: text };
+    }
+    const body = options.body;
+    if (body === undefined) return { headers, payload: undefined };
+    const isIterable = typeof body === 'object' && body !== null && Symbol.asyncIterator in body;
+    if (typeof body !== 'string' && !(body instanceof Uint8Array) && !isIterable) {
+      throw new TypeError('the body option must be a string, Uint8Array, Readable or AsyncIterable');
+    }
+    headers['content-type'] ??= 'application/octet-stream';
+    return { headers, payload: isIterable && !(body instanceof Readable) ? Readable.from(body as AsyncIterable<Uint8Array>) : (body as string | Uint8Array | Readable) };
+  }
+}
+
+function parseEndpoint(endpoint: string): string {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch (error) {
+    throw new TypeError(`${endpoint} is not a socket path or an https:// URL`, { cause: error });
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new TypeError(`${endpoint}: unsupported scheme ${url.protocol}, use a socket path or https://host:port`);
+  }
+  if (url.username || url.password) throw new TypeError('the endpoint must not carry credentials; LXD authenticates with the client certificate');
+  return endpoint.replace(/\/+$/, '');
+}
+
+function checkMethod(method: string): string {
+  const verb = typeof method === 'string' ? method.toUpperCase() : '';
+  if (!METHODS.has(verb)) throw new TypeError(`unknown HTTP method ${String(method)}; use one of ${[...METHODS].join(', ')}`);
+  return verb;
+}
+
+function longPollTimeouts(seconds: number | undefined): { headersTimeout?: number; bodyTimeout?: number } {
+  if (seconds === undefined) return {};
+  if (seconds < 0) return { headersTimeout: 0, bodyTimeout: 0 };
+  return { headersTimeout: seconds * 1000 + LONG_POLL_MARGIN_MS, bodyTimeout: seconds * 1000 + LONG_POLL_MARGIN_MS };
+}
+
+/** One AbortSignal for the caller's signal and the deadline, with nothing left behind once done. */
+function linkAbort(signal: AbortSignal | undefined, deadline: number | undefined) {
+  const controller = new AbortController();
+  const forward = () => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', forward, { once: true });
+  const state = { timedOut: false };
+  const timer =
+    deadline === undefined
+      ? undefined
+      : setTimeout(() => {
+          state.timedOut = true;
+          controller.abort(new Error(`timed out after ${deadline} ms`));
+        }, deadline);
+  let kept = false;
+  const release = () => signal?.removeEventListener('abort', forward);
+  return {
+    signal: controller.signal,
+    get timedOut() {
+      return state.timedOut;
+    },
+    /** A streamed body stays abortable by the caller until it closes. */
+    keepUntil(stream: Readable) {
+      kept = true;
+      stream.once('close', release);
+    },
+    done() {
+      clearTimeout(timer);
+      if (!kept) release();
+    },
+  };
+}
+
+async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Uint8Array | 'too large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).byteLength;
+    if (size > limit) {
+      body.destroy();
+      return 'too large';
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function parse(
+  request: ResultFields['request'],
+  response: ResultFields['response'],
+  method: string,
+  contentType: string,
+  json: boolean,
+  bytes: Uint8Array | 'too large',
+  limit: number,
+): ResultFields {
+  if (bytes === 'too large') {
+    return { request, response, problem: { message: `response larger than maxResponseBytes (${limit} bytes); use stream: true for large downloads` } };
+  }
+  if (!json) {
+    const empty = bytes.byteLength === 0 && method !== 'HEAD' && response.status !== 204;
+    if (empty && contentType === '') return { request, response, body: bytes, problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
+    if (/text\/html/i.test(contentType)) {
+      return { request, response, body: bytes, problem: { message: `expected an LXD JSON response, got ${contentType}: ${bodyStart(bytes)}` } };
+    }
+    return { request, response, body: bytes };
+  }
+  if (bytes.byteLength === 0) return { request, response, body: bytes, problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
+  let data: unknown;
+  try {
+    data = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch (error) {
+    return { request, response, body: bytes, problem: { message: `invalid JSON in the response (${(error as Error).message}): ${bodyStart(bytes)}`, cause: error } };
+  }
+  if (!isEnvelope(data)) {
+    return { request, response, body: bytes, problem: { message: `the response is not an LXD envelope (no type sync, async or error): ${dumpJson(data, 0).slice(0, 200)}` } };
+  }
+  if (data.type === 'async' && !data.operation && response.headers.location === undefined) {
+    return { request, response, data, problem: { message: 'async response without an operation URL' } };
+  }
+  return { request, response, data };
+}
+
+function isEnvelope(data: unknown): data is Envelope {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
+  const type = (data as { type?: unknown }).type;
+  return type === 'sync' || type === 'async' || type === 'error';
+}
+
