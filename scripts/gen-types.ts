@@ -1,0 +1,569 @@
+/**
+ * Generate TypeScript types, a typed route map and a JSON Schema from LXD's
+ * own Swagger 2.0 description of its REST API.
+ *
+ * Usage:
+ *
+ *     node --import tsx scripts/gen-types.ts <path/to/rest-api-5.0.yaml> [out-root]
+ *
+ * Writes, relative to `out-root` (default: the repository root):
+ *
+ * - `src/generated/lxd-types.ts`: one exported type per `definitions` entry;
+ * - `src/generated/lxd-routes.ts`: the route map (`LxdRoutes`) and the segment
+ *   trie (`LxdRouteTrie`) used by `src/routes.ts`;
+ * - `test/generated/lxd-schema.json`: JSON Schema (draft-07) of the same
+ *   definitions plus, per route, the schema of the response `metadata`.
+ *
+ * The output is deterministic: keys are sorted with a locale-independent
+ * comparison and nothing depends on time or environment.
+ *
+ * Optionality. LXD's swagger marks almost nothing as required, but the
+ * server serialises every field of its Go structs (they mostly lack
+ * `omitempty`). So:
+ *
+ * - definitions reachable from a response are emitted with required fields
+ *   (and, in the JSON Schema, `required` + `additionalProperties: false`);
+ * - definitions reachable only from request bodies (`in: body` parameters,
+ *   e.g. `InstancesPost`, `InstancePut`) are emitted with optional fields;
+ * - a definition reachable both ways (in LXD 5.0 only `ImageMetadata`, and
+ *   what it references) is emitted twice: `X` (required fields, what the
+ *   server sends) and `XRequest` (optional fields, what a body may send).
+ *   Request-side references always point to the `...Request` variant.
+ *
+ * Known mistakes of the spec versus the LXD 5.0 server are corrected by the
+ * small, documented tables `METADATA_OVERRIDES` and `NULLABLE` below.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+// ---------------------------------------------------------------------------
+// Swagger shapes (only what we read)
+
+interface SwaggerSchema {
+  $ref?: string;
+  type?: string;
+  format?: string;
+  description?: string;
+  title?: string;
+  example?: unknown;
+  readOnly?: boolean;
+  items?: SwaggerSchema;
+  properties?: Record<string, SwaggerSchema>;
+  additionalProperties?: SwaggerSchema | boolean;
+  required?: string[];
+  allOf?: SwaggerSchema[];
+}
+
+interface SwaggerParameter {
+  name: string;
+  in: 'query' | 'header' | 'path' | 'body' | 'formData';
+  description?: string;
+  type?: string;
+  required?: boolean;
+  schema?: SwaggerSchema;
+}
+
+interface SwaggerResponse {
+  $ref?: string;
+  description?: string;
+  schema?: SwaggerSchema;
+}
+
+interface SwaggerOperation {
+  operationId?: string;
+  summary?: string;
+  description?: string;
+  parameters?: SwaggerParameter[];
+  responses?: Record<string, SwaggerResponse>;
+  produces?: string[];
+}
+
+interface Swagger {
+  swagger: string;
+  info: { title?: string; version?: string; license?: { name?: string } };
+  definitions: Record<string, SwaggerSchema>;
+  paths: Record<string, Record<string, SwaggerOperation>>;
+  responses: Record<string, SwaggerResponse>;
+}
+
+// ---------------------------------------------------------------------------
+// Corrections of the spec (keep small, each with a reason)
+
+/**
+ * Response metadata the spec documents wrongly, keyed by `METHOD path-key`
+ * (the spec's own path key, including its `?recursion=N` suffix). The value
+ * is a swagger schema used instead of the documented one.
+ */
+const METADATA_OVERRIDES: Record<string, { schema: SwaggerSchema; reason: string }> = {
+  'GET /1.0/operations?recursion=1': {
+    schema: {
+      type: 'object',
+      additionalProperties: { type: 'array', items: { $ref: '#/definitions/Operation' } },
+    },
+    reason:
+      'the server groups operations by status ({"running": [...], "success": [...]}), like recursion=0 does with URLs; the spec says Operation[]',
+  },
+  'GET /1.0/instances/{name}?recursion=1': {
+    schema: { $ref: '#/definitions/InstanceFull' },
+    reason:
+      'the spec\'s own description says "full struct ... includes state, snapshots and backups" (API extension instance_get_full) but references Instance',
+  },
+};
+
+/**
+ * Fields the server can send as JSON `null` (Go nil slices/maps/pointers that
+ * are left unset), as `Definition.field`.
+ */
+const NULLABLE: Record<string, string> = {
+  'InstanceFull.backups': 'nil slice when the instance has no backups',
+  'InstanceFull.snapshots': 'nil slice when the instance has no snapshots',
+  'Operation.metadata': 'nil map for operations without metadata',
+  'Operation.resources': 'nil map for operations without resources',
+};
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+type Method = (typeof METHODS)[number];
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/** Locale-independent, stable string order. */
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const sortedKeys = <T>(o: Record<string, T> | undefined): string[] => Object.keys(o ?? {}).sort(cmp);
+
+const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const propKey = (k: string): string => (IDENT.test(k) ? k : JSON.stringify(k));
+
+const refName = (ref: string): string => {
+  const m = /^#\/definitions\/(.+)$/.exec(ref);
+  if (!m?.[1]) throw new Error(`unsupported $ref ${ref}`);
+  return m[1];
+};
+
+function docComment(lines: string[], indent: string): string {
+  const body = lines.join('\n').replace(/\*\//g, '*\\/').trimEnd();
+  if (!body) return '';
+  const out = body.split('\n').map((l) => `${indent} *${l ? ` ${l}` : ''}`);
+  return `${indent}/**\n${out.join('\n')}\n${indent} */\n`;
+}
+
+function exampleText(example: unknown): string[] {
+  if (typeof example === 'string') return example.split('\n');
+  return JSON.stringify(example, null, 2).split('\n');
+}
+
+function schemaDoc(s: SwaggerSchema, extra: string[] = []): string[] {
+  const lines: string[] = [];
+  const text = s.description ?? s.title;
+  if (text) lines.push(...text.split('\n'));
+  lines.push(...extra);
+  if (s.example !== undefined) {
+    if (lines.length) lines.push('');
+    lines.push('@example', ...exampleText(s.example));
+  }
+  if (s.readOnly) {
+    if (lines.length) lines.push('');
+    lines.push('@readonly');
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// Analysis
+
+interface RouteOp {
+  query: Map<string, SwaggerParameter>;
+  body: SwaggerSchema | undefined;
+  /** Metadata schema per recursion level (0 = plain path key). */
+  variants: Map<number, SwaggerSchema | undefined>;
+  /** Whether the documented success responses include 202 (async). */
+  async: boolean;
+  sync: boolean;
+  summary: string | undefined;
+}
+
+function main(): void {
+  const [specArg, outArg] = process.argv.slice(2);
+  if (!specArg) {
+    console.error('usage: gen-types.ts <rest-api.yaml> [out-root]');
+    process.exit(2);
+  }
+  const specPath = resolve(specArg);
+  const root = resolve(outArg ?? join(dirname(fileURLToPath(import.meta.url)), '..'));
+  const raw = readFileSync(specPath);
+  const spec = parse(raw.toString('utf8')) as Swagger;
+  if (spec.swagger !== '2.0') throw new Error(`expected a Swagger 2.0 document, got ${spec.swagger}`);
+
+  const sha256 = createHash('sha256').update(raw).digest('hex');
+  const header = [
+    `// Generated by scripts/gen-types.ts from ${basename(specPath)} — DO NOT EDIT.`,
+    `// Source: ${spec.info.title ?? 'LXD REST API'}, info.version ${JSON.stringify(spec.info.version ?? '')},`,
+    '// doc/rest-api.yaml of the stable-5.0 branch of https://github.com/canonical/lxd',
+    `// (sha256 ${sha256}).`,
+    `// The source description is licensed ${spec.info.license?.name ?? 'Apache-2.0'}.`,
+    '// Regenerate with: node --import tsx scripts/gen-types.ts <path/to/rest-api-5.0.yaml>',
+  ];
+
+  const defs = spec.definitions;
+
+  // ---- routes
+  const routes = new Map<string, Map<Method, RouteOp>>();
+  const overridesUsed = new Set<string>();
+  for (const key of sortedKeys(spec.paths)) {
+    const qIdx = key.indexOf('?');
+    const path = qIdx < 0 ? key : key.slice(0, qIdx);
+    const qs = qIdx < 0 ? '' : key.slice(qIdx + 1);
+    const flags = qs ? qs.split('&') : [];
+    const isPublic = flags.includes('public');
+    let recursion = 0;
+    for (const f of flags) {
+      const m = /^recursion=(\d+)$/.exec(f);
+      if (m) recursion = Number(m[1]);
+      else if (f !== 'public') throw new Error(`unexpected query in path key ${key}`);
+    }
+    const ops = spec.paths[key] ?? {};
+    for (const lower of sortedKeys(ops)) {
+      const method = lower.toUpperCase() as Method;
+      if (!METHODS.includes(method)) continue; // HEAD etc.: not a verb of the client
+      const op = ops[lower] as SwaggerOperation;
+      let byMethod = routes.get(path);
+      if (!byMethod) routes.set(path, (byMethod = new Map()));
+      let r = byMethod.get(method);
+      if (!r) {
+        r = { query: new Map(), body: undefined, variants: new Map(), async: false, sync: false, summary: undefined };
+        byMethod.set(method, r);
+      }
+      for (const p of op.parameters ?? []) {
+        if (p.in === 'query' && !r.query.has(p.name)) r.query.set(p.name, p);
+        if (p.in === 'body' && p.schema && !isPublic) r.body = p.schema;
+        if (p.in === 'body' && p.schema && isPublic && !r.body) r.body = p.schema;
+      }
+      if (!isPublic && !r.summary) r.summary = op.summary;
+      // `?public` keys document what an untrusted client sees; the trusted
+      // response (a superset) is what the types describe. Only use a public
+      // key's response when no other key documents this recursion level.
+      if (isPublic && r.variants.has(recursion)) continue;
+      let found = false;
+      for (const code of sortedKeys(op.responses)) {
+        if (!/^2\d\d$/.test(code)) continue;
+        let resp = op.responses?.[code] as SwaggerResponse;
+        if (resp.$ref) resp = spec.responses[resp.$ref.replace(/^#\/responses\//, '')] ?? resp;
+        if (code === '202') r.async = true;
+        else r.sync = true;
+        const md = resp.schema?.properties?.metadata;
+        // A response schema with properties but no `metadata` is LXD's
+        // EmptySyncResponse: the server sends `"metadata": {}`.
+        const isEmpty = !md && !resp.schema?.$ref && resp.schema?.properties !== undefined;
+        const m: SwaggerSchema | undefined = md ?? (isEmpty ? { type: 'object', additionalProperties: false } : undefined);
+        if (!m) continue;
+        // Several documented success shapes (e.g. 200 and 202) become a union.
+        const prev = found ? r.variants.get(recursion) : undefined;
+        const prevList = prev ? ((prev as { anyOf?: SwaggerSchema[] }).anyOf ?? [prev]) : [];
+        const same = prevList.some((x) => JSON.stringify(x) === JSON.stringify(m));
+        r.variants.set(recursion, prev && !same ? ({ anyOf: [...prevList, m] } as SwaggerSchema) : (prev ?? m));
+        found = true;
+      }
+      if (!found) r.variants.set(recursion, undefined);
+      const ov = METADATA_OVERRIDES[`${method} ${key}`];
+      if (ov) {
+        r.variants.set(recursion, ov.schema);
+        overridesUsed.add(`${method} ${key}`);
+      }
+    }
+  }
+  for (const k of Object.keys(METADATA_OVERRIDES)) if (!overridesUsed.has(k)) throw new Error(`override ${k} matches nothing`);
+  for (const k of Object.keys(NULLABLE)) {
+    const [d, f] = k.split('.') as [string, string];
+    if (!defs[d]?.properties?.[f]) throw new Error(`NULLABLE ${k} matches nothing`);
+  }
+
+  // ---- which definitions are request-side / response-side
+  const collectRefs = (s: SwaggerSchema | undefined, out: Set<string>): void => {
+    if (!s) return;
+    if (s.$ref) {
+      const n = refName(s.$ref);
+      if (!out.has(n)) {
+        out.add(n);
+        collectRefs(defs[n], out);
+      }
+      return;
+    }
+    collectRefs(s.items, out);
+    if (typeof s.additionalProperties === 'object') collectRefs(s.additionalProperties, out);
+    for (const p of Object.values(s.properties ?? {})) collectRefs(p, out);
+    for (const x of s.allOf ?? []) collectRefs(x, out);
+    for (const x of (s as { anyOf?: SwaggerSchema[] }).anyOf ?? []) collectRefs(x, out);
+  };
+  const requestSide = new Set<string>();
+  const responseSide = new Set<string>();
+  for (const byMethod of routes.values())
+    for (const r of byMethod.values()) {
+      collectRefs(r.body, requestSide);
+      for (const v of r.variants.values()) collectRefs(v, responseSide);
+    }
+  const isRequestOnly = (n: string): boolean => requestSide.has(n) && !responseSide.has(n);
+  const hasRequestVariant = (n: string): boolean => requestSide.has(n) && responseSide.has(n);
+
+  // ---- TypeScript types
+  const tsType = (s: SwaggerSchema | undefined, side: 'response' | 'request', prefix = ''): string => {
+    if (!s) return 'unknown';
+    if (s.$ref) {
+      const n = refName(s.$ref);
+      return prefix + (side === 'request' && hasRequestVariant(n) ? `${n}Request` : n);
+    }
+    const anyOf = (s as { anyOf?: SwaggerSchema[] }).anyOf;
+    if (anyOf) return anyOf.map((x) => tsType(x, side, prefix)).join(' | ');
+    switch (s.type) {
+      case 'string':
+        return 'string';
+      case 'integer':
+      case 'number':
+        return 'number';
+      case 'boolean':
+        return 'boolean';
+      case 'array': {
+        const t = tsType(s.items, side, prefix);
+        return /[ |&]/.test(t) ? `Array<${t}>` : `${t}[]`;
+      }
+      case 'object':
+      case undefined: {
+        if (s.properties && Object.keys(s.properties).length) {
+          const fields = sortedKeys(s.properties).map(
+            (k) => `${propKey(k)}${side === 'request' ? '?' : ''}: ${tsType(s.properties?.[k], side, prefix)}`,
+          );
+          return `{ ${fields.join('; ')} }`;
+        }
+        if (s.additionalProperties === false) return 'EmptyMetadata';
+        if (typeof s.additionalProperties === 'object') {
+          const v = s.additionalProperties;
+          return `Record<string, ${v.type || v.$ref || v.additionalProperties ? tsType(v, side, prefix) : 'unknown'}>`;
+        }
+        return 'Record<string, unknown>';
+      }
+      default:
+        throw new Error(`unsupported swagger type ${s.type}`);
+    }
+  };
+
+  const typeOut: string[] = [...header, ''];
+  typeOut.push(
+    docComment(
+      [
+        'Metadata of LXD\'s "empty sync response" (`{}`), sent by most PUT, PATCH,',
+        'DELETE and some POST requests.',
+      ],
+      '',
+    ) + 'export type EmptyMetadata = Record<string, never>;',
+    '',
+  );
+  const emitDef = (name: string, d: SwaggerSchema, side: 'response' | 'request', tsName: string): void => {
+    const extra: string[] = [];
+    if (!d.properties) {
+      // scalar alias: nothing to make optional
+    } else if (side === 'request' && hasRequestVariant(name))
+      extra.push('', `Request-body variant of {@link ${name}}: every field is optional.`);
+    else if (side === 'request') extra.push('', 'Used as a request body: every field is optional.');
+    const { example: _example, ...withoutExample } = d;
+    const doc = docComment(schemaDoc(withoutExample, extra), '');
+    if (d.type !== 'object' || !d.properties) {
+      typeOut.push(`${doc}export type ${tsName} = ${tsType(d, side)};`, '');
+      return;
+    }
+    const required = new Set(d.required ?? []);
+    const lines: string[] = [`${doc}export interface ${tsName} {`];
+    for (const k of sortedKeys(d.properties)) {
+      const p = d.properties[k] as SwaggerSchema;
+      const nullReason = NULLABLE[`${name}.${k}`];
+      const pExtra = side === 'response' && nullReason ? ['', `\`null\` when: ${nullReason}.`] : [];
+      lines.push(docComment(schemaDoc(p, pExtra), '  ').trimEnd());
+      const opt = side === 'request' && !required.has(k) ? '?' : '';
+      let t = tsType(p, side);
+      if (side === 'response' && nullReason) t += ' | null';
+      lines.push(`  ${propKey(k)}${opt}: ${t};`);
+    }
+    lines.push('}', '');
+    typeOut.push(lines.filter((l) => l !== '').join('\n'), '');
+  };
+  for (const name of sortedKeys(defs)) {
+    const d = defs[name] as SwaggerSchema;
+    if (isRequestOnly(name)) emitDef(name, d, 'request', name);
+    else {
+      emitDef(name, d, 'response', name);
+      if (hasRequestVariant(name)) {
+        if (defs[`${name}Request`]) throw new Error(`name clash: ${name}Request`);
+        emitDef(name, d, 'request', `${name}Request`);
+      }
+    }
+  }
+
+  // ---- route map + trie
+  const routeOut: string[] = [...header, ''];
+  routeOut.push("import type * as T from './lxd-types.ts';", '');
+  routeOut.push(
+    docComment(
+      [
+        'Every documented path and method of the LXD REST API.',
+        '',
+        '- `query`: documented query parameters (plus `recursion` where the spec',
+        '  documents recursion variants);',
+        '- `body`: JSON request body (`unknown` when none or not JSON);',
+        '- `response`: type of the response `metadata` (recursion=0);',
+        '- `recursion`: metadata per recursion level, where documented;',
+        '- `async`: whether the request is documented to return an operation.',
+      ],
+      '',
+    ) + 'export interface LxdRoutes {',
+  );
+  const paths = [...routes.keys()].sort(cmp);
+  for (const path of paths) {
+    const byMethod = routes.get(path) as Map<Method, RouteOp>;
+    routeOut.push(`  ${JSON.stringify(path)}: {`);
+    for (const method of METHODS) {
+      const r = byMethod.get(method);
+      if (!r) continue;
+      const q = [...r.query.keys()].sort(cmp).map((k) => {
+        const p = r.query.get(k) as SwaggerParameter;
+        const t = p.type === 'boolean' ? 'boolean' : p.type === 'integer' || p.type === 'number' ? 'number' : 'string';
+        return `${propKey(k)}?: ${t}`;
+      });
+      const levels = [...r.variants.keys()].sort((a, b) => a - b);
+      if (levels.some((l) => l > 0)) q.push(`recursion?: ${[0, ...levels.filter((l) => l > 0)].join(' | ')}`);
+      q.sort(cmp);
+      const fields = [
+        `query: ${q.length ? `{ ${q.join('; ')} }` : 'Record<never, never>'}`,
+        `body: ${r.body ? tsType(r.body, 'request', 'T.') : 'unknown'}`,
+        `response: ${r.variants.has(0) ? tsType(r.variants.get(0), 'response', 'T.') : 'unknown'}`,
+      ].map((f) => f.replace(/\bEmptyMetadata\b/g, 'T.EmptyMetadata'));
+      const rec = levels.filter((l) => l > 0).map((l) => `${l}: ${tsType(r.variants.get(l), 'response', 'T.')}`);
+      if (rec.length) fields.push(`recursion: { ${rec.join('; ')} }`);
+      fields.push(`async: ${r.async && !r.sync ? 'true' : r.async ? 'boolean' : 'false'}`);
+      if (r.summary) routeOut.push(docComment([r.summary], '    ').trimEnd());
+      routeOut.push(`    ${method}: { ${fields.join('; ')} };`);
+    }
+    routeOut.push('  };');
+  }
+  routeOut.push('}', '');
+
+  // Segment trie: literal segments are keys, `*` is a `{param}` segment and
+  // `$` holds the route key of the path ending at that node.
+  interface Trie {
+    $?: string;
+    children: Map<string, Trie>;
+  }
+  const trie: Trie = { children: new Map() };
+  for (const path of paths) {
+    let node = trie;
+    for (const seg of path.split('/').slice(1)) {
+      if (seg === '') continue; // the root path "/"
+      const k = /^\{.+\}$/.test(seg) ? '*' : seg;
+      let next = node.children.get(k);
+      if (!next) node.children.set(k, (next = { children: new Map() }));
+      node = next;
+    }
+    node.$ = path;
+  }
+  const emitTrie = (node: Trie, indent: string): string[] => {
+    const out: string[] = [];
+    if (node.$ !== undefined) out.push(`${indent}$: ${JSON.stringify(node.$)};`);
+    for (const k of [...node.children.keys()].sort(cmp)) {
+      out.push(`${indent}${propKey(k)}: {`, ...emitTrie(node.children.get(k) as Trie, `${indent}  `), `${indent}};`);
+    }
+    return out;
+  };
+  routeOut.push(
+    docComment(
+      [
+        'The route keys of {@link LxdRoutes} as a trie of path segments: a literal',
+        'segment is a key, `*` stands for a `{param}` segment and `$` is the route',
+        'key of the path that ends at that node. The root path `/` is the top `$`.',
+      ],
+      '',
+    ) + 'export interface LxdRouteTrie {',
+    ...emitTrie(trie, '  '),
+    '}',
+    '',
+  );
+
+  // ---- JSON Schema
+  const jsonSchema = (s: SwaggerSchema | undefined, strict: boolean): Record<string, unknown> => {
+    if (!s) return {};
+    if (s.$ref) return { $ref: `#/definitions/${refName(s.$ref)}` };
+    const anyOf = (s as { anyOf?: SwaggerSchema[] }).anyOf;
+    if (anyOf) return { anyOf: anyOf.map((x) => jsonSchema(x, strict)) };
+    switch (s.type) {
+      case 'string':
+        return { type: 'string' };
+      case 'integer':
+        return s.format?.startsWith('uint') ? { type: 'integer', minimum: 0 } : { type: 'integer' };
+      case 'number':
+        return { type: 'number' };
+      case 'boolean':
+        return { type: 'boolean' };
+      case 'array':
+        return { type: 'array', items: jsonSchema(s.items, strict) };
+      default: {
+        if (s.properties && Object.keys(s.properties).length) {
+          const props: Record<string, unknown> = {};
+          for (const k of sortedKeys(s.properties)) props[k] = jsonSchema(s.properties[k], strict);
+          return strict
+            ? { type: 'object', properties: props, required: sortedKeys(s.properties), additionalProperties: false }
+            : { type: 'object', properties: props };
+        }
+        if (s.additionalProperties === false) return { type: 'object', maxProperties: 0 };
+        if (typeof s.additionalProperties === 'object')
+          return { type: 'object', additionalProperties: jsonSchema(s.additionalProperties, strict) };
+        return { type: 'object' };
+      }
+    }
+  };
+  const schemaDefs: Record<string, unknown> = {};
+  for (const name of sortedKeys(defs)) {
+    const d = defs[name] as SwaggerSchema;
+    const strict = !isRequestOnly(name);
+    const js = jsonSchema(d, strict) as { properties?: Record<string, Record<string, unknown>> };
+    if (strict && js.properties) {
+      for (const k of Object.keys(js.properties)) {
+        if (!NULLABLE[`${name}.${k}`]) continue;
+        js.properties[k] = { anyOf: [js.properties[k], { type: 'null' }] };
+      }
+    }
+    schemaDefs[name] = js;
+  }
+  const schemaRoutes: Record<string, Record<string, unknown>> = {};
+  for (const path of paths) {
+    const byMethod = routes.get(path) as Map<Method, RouteOp>;
+    const entry: Record<string, unknown> = {};
+    for (const method of METHODS) {
+      const r = byMethod.get(method);
+      if (!r) continue;
+      const metadata: Record<string, unknown> = {};
+      for (const l of [...r.variants.keys()].sort((a, b) => a - b)) {
+        const v = r.variants.get(l);
+        metadata[String(l)] = v ? jsonSchema(v, true) : null;
+      }
+      entry[method] = { async: r.async, metadata, sync: r.sync };
+    }
+    schemaRoutes[path] = entry;
+  }
+  const schemaDoc_ = {
+    $comment: header.map((l) => l.replace(/^\/\/ /, '')).join(' '),
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'lxd-rest-api-5.0',
+    definitions: schemaDefs,
+    'x-routes': schemaRoutes,
+  };
+
+  const write = (rel: string, text: string): void => {
+    const file = join(root, rel);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+  };
+  write('src/generated/lxd-types.ts', `${typeOut.join('\n').trimEnd()}\n`);
+  write('src/generated/lxd-routes.ts', `${routeOut.join('\n').trimEnd()}\n`);
+  write('test/generated/lxd-schema.json', `${JSON.stringify(schemaDoc_, null, 1)}\n`);
+}
+
+main();
