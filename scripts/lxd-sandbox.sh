@@ -361,8 +361,14 @@ write_env() {
 	local file="$1" kv
 	shift
 	: >"$file.tmp"
+	local v sq="'"
 	for kv in "$@"; do
-		printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}" >>"$file.tmp"
+		v="${kv#*=}"
+		# Plain values stay plain (easy to parse without a shell); others get single quotes.
+		if [[ ! "$v" =~ ^[A-Za-z0-9_./:,@%+=-]*$ ]]; then
+			v="'${v//$sq/$sq\\$sq$sq}'"
+		fi
+		printf 'export %s=%s\n' "${kv%%=*}" "$v" >>"$file.tmp"
 	done
 	mv -f "$file.tmp" "$file"
 }
@@ -405,26 +411,32 @@ running_pid() {
 	printf '%s\n' "$pid"
 }
 
-start_daemon() {
-	# A daemon that died may have left its mounts behind: LXD remounts on start.
-	unmount_under "$LXD_DIR" || true
-	mkdir -p "$LXD_DIR" "$LXD_CONF"
-	chmod 711 "$LXD_DIR"
-	[[ "$LXD_DIR" == "$STATE/"* ]] || claim_dir "$LXD_DIR"
+# start_lxd LOGFILE PIDFILE: start lxd on the exported LXD_DIR, record its PID, wait.
+start_lxd() {
+	local logfile="$1" pidfile="$2" pid
 	if [[ -S "$LXD_DIR/unix.socket" ]] && curl -s --max-time 2 --unix-socket "$LXD_DIR/unix.socket" lxd/1.0 >/dev/null 2>&1; then
 		die "an LXD daemon this script did not record already serves $LXD_DIR; stop it first"
 	fi
-	log "starting lxd (LXD_DIR=$LXD_DIR, log $LOGFILE)"
-	local pid
-	setsid lxd --group root --logfile "$LOGFILE" </dev/null >>"$STATE/lxd.out" 2>&1 &
+	# A daemon that died may have left its mounts behind: LXD remounts on start.
+	unmount_under "$LXD_DIR" || true
+	mkdir -p "$LXD_DIR"
+	chmod 711 "$LXD_DIR"
+	log "starting lxd (LXD_DIR=$LXD_DIR, log $logfile)"
+	setsid lxd --group root --logfile "$logfile" </dev/null >>"$logfile.out" 2>&1 &
 	pid=$!
-	printf '%s\n' "$pid" >"$PIDFILE"
+	printf '%s\n' "$pid" >"$pidfile"
 	if ! lxd waitready --timeout 60 >&2; then
-		tail -n 30 "$LOGFILE" "$STATE/lxd.out" >&2 2>/dev/null || true
+		tail -n 30 "$logfile" "$logfile.out" >&2 2>/dev/null || true
 		die "lxd did not become ready within 60 s"
 	fi
-	is_our_lxd "$pid" "$LOGFILE" || die "lxd (pid $pid) is not running after waitready; see $LOGFILE"
+	is_our_lxd "$pid" "$logfile" || die "lxd (pid $pid) is not running after waitready; see $logfile"
 	log "lxd is ready (pid $pid)"
+}
+
+start_daemon() {
+	mkdir -p "$LXD_CONF"
+	[[ "$LXD_DIR" == "$STATE/"* ]] || claim_dir "$LXD_DIR"
+	start_lxd "$LOGFILE" "$PIDFILE"
 }
 
 # Let the daemon listen on 127.0.0.1:<free port> unless it already answers there.
@@ -577,12 +589,309 @@ cmd_down() {
 	fi
 	kill_leftovers "$LXD_DIR"
 	unmount_under "$LXD_DIR" || die "could not unmount everything under $LXD_DIR"
-	unmount_under "$STATE" || die "could not unmount everything under $STATE"
+	unmount_under "$STATE/pool" || die "could not unmount everything under $STATE/pool"
 	if [[ "$LXD_DIR" != "$STATE/"* ]]; then
 		remove_state_dir "$LXD_DIR"
 	fi
-	remove_state_dir "$STATE"
+	if [[ -e "$STATE/cluster" ]]; then
+		# The cluster lives in the same state folder: remove only what is the single daemon's.
+		log "removing the single daemon's files (keeping $STATE/cluster)"
+		rm -rf -- "$STATE"/{var,pool,certs,lxc-conf,env,lxd.pid,lxd.log,lxd.log.out,lxd_dir,trust_password,busybox.tar.gz,noinit.tar.gz}
+	else
+		remove_state_dir "$STATE"
+	fi
 	log "sandbox is down ($((SECONDS - t0)) s)"
+}
+
+# ---------------------------------------------------------------------------
+# cluster: LXD_CLUSTER_SIZE daemons on 127.0.0.2.. port 8443, one LXD cluster
+
+CLUSTER_PORT=8443
+
+setup_cluster_env() {
+	CSTATE="$STATE/cluster"
+	CSIZE="${LXD_CLUSTER_SIZE:-3}"
+	[[ "$CSIZE" =~ ^[0-9]+$ ]] && ((CSIZE >= 1 && CSIZE <= 20)) || die "LXD_CLUSTER_SIZE must be 1..20, not $CSIZE"
+	if [[ -s "$CSTATE/size" ]]; then
+		local recorded
+		recorded="$(cat "$CSTATE/size")"
+		if [[ -n "${LXD_CLUSTER_SIZE:-}" && "$LXD_CLUSTER_SIZE" != "$recorded" && "${1:-}" == up ]]; then
+			die "a cluster of $recorded members exists in $CSTATE; run: $0 cluster down"
+		fi
+		CSIZE="$recorded"
+	fi
+	# The members' LXD_DIRs: under $CSTATE, or a short folder under /tmp for long paths.
+	if [[ -s "$CSTATE/base_dir" ]]; then
+		CBASE="$(cat "$CSTATE/base_dir")"
+	else
+		CBASE="$CSTATE"
+		if ((${#CBASE} + 24 > UNIX_PATH_MAX - 8)); then
+			CBASE="/tmp/lxd-cluster.$(printf '%s' "$CSTATE" | sha256sum | cut -c1-10)"
+		fi
+	fi
+	export LXD_CONF="$CSTATE/lxc-conf"
+}
+
+member_name() { printf 'member%s\n' "$1"; }
+member_addr() { printf '127.0.0.%s:%s\n' "$(($1 + 1))" "$CLUSTER_PORT"; }
+member_dir() { printf '%s/member%s\n' "$CBASE" "$1"; }
+member_log() { printf '%s/member%s.log\n' "$CSTATE" "$1"; }
+member_pidfile() { printf '%s/member%s.pid\n' "$CSTATE" "$1"; }
+
+# member_pid I: the PID of member I's running daemon, or nothing.
+member_pid() {
+	local f pid
+	f="$(member_pidfile "$1")"
+	[[ -s "$f" ]] || return 1
+	pid="$(cat "$f")"
+	is_our_lxd "$pid" "$(member_log "$1")" || return 1
+	printf '%s\n' "$pid"
+}
+
+# on_member I CMD...: run CMD with member I's LXD_DIR.
+on_member() {
+	local i="$1"
+	shift
+	LXD_DIR="$(member_dir "$i")" "$@"
+}
+
+cluster_count_running() {
+	local i n=0
+	for ((i = 1; i <= CSIZE; i++)); do
+		member_pid "$i" >/dev/null && n=$((n + 1))
+	done
+	printf '%s\n' "$n"
+}
+
+bootstrap_member1() {
+	local dir addr pool
+	dir="$(member_dir 1)"
+	addr="$(member_addr 1)"
+	pool="$CSTATE/pools/member1"
+	mkdir -p "$pool"
+	export LXD_DIR="$dir"
+	start_lxd "$(member_log 1)" "$(member_pidfile 1)"
+	log "bootstrapping the cluster on member1 ($addr)"
+	lxd init --preseed >&2 <<PRESEED || die "lxd init --preseed (bootstrap) failed on member1"
+config:
+  core.https_address: "$addr"
+  cluster.https_address: "$addr"
+cluster:
+  server_name: member1
+  enabled: true
+storage_pools:
+- name: default
+  driver: dir
+  config:
+    source: "$pool"
+profiles:
+- name: default
+  devices:
+    root:
+      path: /
+      pool: default
+      type: disk
+PRESEED
+}
+
+join_member() {
+	local i="$1" name addr pool token
+	name="$(member_name "$i")"
+	addr="$(member_addr "$i")"
+	pool="$CSTATE/pools/$name"
+	mkdir -p "$pool"
+	token="$(on_member 1 lxc cluster add "$name" --quiet 2>/dev/null | tail -n1 || true)"
+	[[ -n "$token" ]] || die "could not get a join token for $name from member1"
+	export LXD_DIR
+	LXD_DIR="$(member_dir "$i")"
+	start_lxd "$(member_log "$i")" "$(member_pidfile "$i")"
+	log "joining $name ($addr) to the cluster"
+	lxd init --preseed >&2 <<PRESEED || die "lxd init --preseed (join) failed on $name"
+cluster:
+  enabled: true
+  server_name: $name
+  server_address: "$addr"
+  cluster_address: "$(member_addr 1)"
+  cluster_token: "$token"
+  member_config:
+  - entity: storage-pool
+    name: default
+    key: source
+    value: "$pool"
+PRESEED
+}
+
+# LXD's generated cluster certificate names only 127.0.0.1, ::1 and the host name, so
+# standard TLS verification of https://127.0.0.3:8443 against it fails. Replace it (all
+# members at once, `lxc cluster update-certificate`) with one naming every member address.
+ensure_cluster_certificate() {
+	local crt="$CSTATE/certs/cluster.crt" key="$CSTATE/certs/cluster.key" san="DNS:localhost,IP:127.0.0.1,IP:::1" i
+	for ((i = 1; i <= CSIZE; i++)); do san+=",IP:127.0.0.$((i + 1))"; done
+	if [[ ! -s "$crt" || ! -s "$key" ]]; then
+		log "generating a cluster certificate for $san"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -nodes -sha384 \
+			-keyout "$key.tmp" -out "$crt.tmp" -days 3650 -subj "/O=lxdapi-test/CN=lxdapi-cluster" \
+			-addext "subjectAltName=$san" -addext "extendedKeyUsage=serverAuth,clientAuth" >/dev/null 2>&1 ||
+			die "openssl could not generate the cluster certificate"
+		chmod 600 "$key.tmp"
+		mv -f "$key.tmp" "$key"
+		mv -f "$crt.tmp" "$crt"
+	fi
+	if [[ "$(cert_fingerprint "$(member_dir 1)/cluster.crt")" != "$(cert_fingerprint "$crt")" ]]; then
+		log "installing the cluster certificate on all members"
+		lxc cluster update-certificate "$crt" "$key" >&2 || die "lxc cluster update-certificate failed"
+	fi
+}
+
+cluster_exports() {
+	local i urls="" members="" dirs="" pids="" pid
+	for ((i = 1; i <= CSIZE; i++)); do
+		pid="$(member_pid "$i")" || die "member$i is not running"
+		urls+="${urls:+,}https://$(member_addr "$i")"
+		members+="${members:+,}$(member_name "$i")"
+		dirs+="${dirs:+,}$(member_dir "$i")"
+		pids+="${pids:+,}$pid"
+	done
+	write_env "$CSTATE/env" \
+		"LXD_CLUSTER_URLS=$urls" \
+		"LXD_CLUSTER_SERVER_CERT=$(member_dir 1)/cluster.crt" \
+		"LXD_CLUSTER_CLIENT_CERT=$CSTATE/certs/client.crt" \
+		"LXD_CLUSTER_CLIENT_KEY=$CSTATE/certs/client.key" \
+		"LXD_CLUSTER_MEMBERS=$members" \
+		"LXD_CLUSTER_DIRS=$dirs" \
+		"LXD_CLUSTER_PIDS=$pids" \
+		"LXD_CLUSTER_IMAGE=$IMAGE_ALIAS"
+}
+
+cluster_up() {
+	local t0=$SECONDS i running
+	ensure_packages
+	require_root cluster up
+	claim_dir "$STATE"
+	setup_cluster_env up
+	running="$(cluster_count_running)"
+	if ((running > 0 && running < CSIZE)) || { ((running == 0)) && [[ -e "$CSTATE" ]]; }; then
+		log "a partial or stopped cluster is in $CSTATE ($running of $CSIZE members run): recreating it"
+		cluster_down
+		setup_cluster_env up
+		running=0
+	fi
+	if ((running == 0)); then
+		for ((i = 1; i <= CSIZE; i++)); do
+			if port_taken "127.0.0.$((i + 1))" "$CLUSTER_PORT"; then
+				die "$(member_addr "$i") is already taken; the cluster needs 127.0.0.2..127.0.0.$((CSIZE + 1)) port $CLUSTER_PORT free"
+			fi
+		done
+		claim_dir "$STATE"
+		claim_dir "$CSTATE"
+		mkdir -p "$LXD_CONF"
+		printf '%s\n' "$CSIZE" >"$CSTATE/size"
+		printf '%s\n' "$CBASE" >"$CSTATE/base_dir"
+		[[ "$CBASE" == "$CSTATE" ]] || claim_dir "$CBASE"
+		bootstrap_member1
+		for ((i = 2; i <= CSIZE; i++)); do
+			join_member "$i"
+		done
+	else
+		log "reusing the running cluster ($CSIZE members)"
+	fi
+	export LXD_DIR
+	LXD_DIR="$(member_dir 1)"
+	mkdir -p "$CSTATE/certs"
+	make_cert "$CSTATE/certs/client.crt" "$CSTATE/certs/client.key" lxdapi-test
+	trust_cert "$CSTATE/certs/client.crt" lxdapi-test
+	ensure_cluster_certificate
+	if [[ ! -s "$CSTATE/busybox.tar.gz" ]]; then
+		log "building image tarball $CSTATE/busybox.tar.gz"
+		build_image "$CSTATE/busybox.tar.gz" yes busybox "busybox (lxdapi test image)"
+	fi
+	import_image "$CSTATE/busybox.tar.gz" "$IMAGE_ALIAS"
+	local offline
+	offline="$(lxc cluster list --format csv 2>/dev/null | grep -vc ',ONLINE,' || true)"
+	[[ "$offline" == 0 ]] || log "warning: $offline cluster member(s) not ONLINE: $(lxc cluster list --format csv 2>&1 | tr '\n' ' ')"
+	cluster_exports
+	log "cluster is up in $((SECONDS - t0)) s; exports written to $CSTATE/env"
+	cat "$CSTATE/env"
+}
+
+cluster_down() {
+	local t0=$SECONDS i pid pids=() project name
+	if [[ ! -e "$CSTATE" ]]; then
+		log "nothing to do: no $CSTATE"
+		return 0
+	fi
+	[[ -f "$CSTATE/$MARKER" ]] || die "$CSTATE was not made by this script (no $MARKER); not touching it"
+	# Instances first, through any running member (the cluster lists them all).
+	for ((i = 1; i <= CSIZE; i++)); do
+		member_pid "$i" >/dev/null || continue
+		while IFS=, read -r project name; do
+			[[ -z "$name" ]] && continue
+			log "stopping and deleting instance $name (project $project)"
+			on_member "$i" lxc stop --force --project "$project" "$name" >/dev/null 2>&1 || true
+			on_member "$i" lxc delete --force --project "$project" "$name" >/dev/null 2>&1 || true
+		done < <(on_member "$i" timeout 20 lxc list --all-projects --format csv -c e,n 2>/dev/null || true)
+		break
+	done
+	# Then all daemons at once: stopping them one by one can lose the database quorum.
+	for ((i = CSIZE; i >= 1; i--)); do
+		pid="$(member_pid "$i")" || continue
+		pids+=("$i:$pid")
+		log "shutting down member$i (pid $pid)"
+		(on_member "$i" timeout 40 lxd shutdown --timeout 30 >/dev/null 2>&1 || true) &
+	done
+	local entry
+	for entry in "${pids[@]}"; do
+		wait_pid_exit "${entry#*:}" 20 || stop_pid "${entry#*:}" "member${entry%%:*}"
+	done
+	wait || true
+	for ((i = 1; i <= CSIZE; i++)); do
+		kill_leftovers "$(member_dir "$i")"
+		unmount_under "$(member_dir "$i")" || die "could not unmount everything under $(member_dir "$i")"
+	done
+	unmount_under "$CSTATE" || die "could not unmount everything under $CSTATE"
+	[[ "$CBASE" == "$CSTATE" ]] || remove_state_dir "$CBASE"
+	remove_state_dir "$CSTATE"
+	# The state folder goes too when nothing but its marker is left.
+	if [[ -d "$STATE" && "$(ls -A "$STATE")" == "$MARKER" ]]; then
+		remove_state_dir "$STATE"
+	fi
+	log "cluster is down ($((SECONDS - t0)) s)"
+}
+
+cmd_cluster() {
+	local sub="${1:-}"
+	shift || true
+	case "$sub" in
+	up)
+		cluster_up
+		;;
+	down)
+		[[ -e "$STATE/cluster" ]] || {
+			log "nothing to do: no $STATE/cluster"
+			return 0
+		}
+		require_root cluster down
+		setup_cluster_env
+		cluster_down
+		;;
+	env)
+		setup_cluster_env
+		[[ -s "$CSTATE/env" ]] || die "no cluster in $CSTATE; run: $0 cluster up"
+		[[ "$(cluster_count_running)" == "$CSIZE" ]] || die "not all cluster members run; run: $0 cluster up"
+		cat "$CSTATE/env"
+		;;
+	status)
+		setup_cluster_env
+		local n
+		n="$(cluster_count_running)"
+		log "cluster: $n of $CSIZE members run"
+		[[ "$n" == "$CSIZE" && -s "$CSTATE/env" ]]
+		;;
+	*)
+		usage
+		exit 2
+		;;
+	esac
 }
 
 # ---------------------------------------------------------------------------
@@ -595,6 +904,7 @@ main() {
 	down) cmd_down "$@" ;;
 	env) cmd_env "$@" ;;
 	status) cmd_status "$@" ;;
+	cluster) cmd_cluster "$@" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage
