@@ -124,6 +124,16 @@ const NULLABLE: Record<string, string> = {
   'Operation.resources': 'nil map for operations without resources',
 };
 
+/**
+ * Response fields the server leaves out when empty (Go `omitempty`), as
+ * `Definition.field`: optional in the types, not `required` in the schema.
+ */
+const OMITEMPTY: Record<string, string> = {
+  'Instance.restore': 'json:"restore,omitempty" (InstancePut): only meaningful in a PUT',
+  'InstanceFull.restore': 'json:"restore,omitempty" (InstancePut): only meaningful in a PUT',
+  'StorageVolume.restore': 'json:"restore,omitempty" (StorageVolumePut): only meaningful in a PUT',
+};
+
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 type Method = (typeof METHODS)[number];
 
@@ -275,7 +285,7 @@ function main(): void {
     }
   }
   for (const k of Object.keys(METADATA_OVERRIDES)) if (!overridesUsed.has(k)) throw new Error(`override ${k} matches nothing`);
-  for (const k of Object.keys(NULLABLE)) {
+  for (const k of [...Object.keys(NULLABLE), ...Object.keys(OMITEMPTY)]) {
     const [d, f] = k.split('.') as [string, string];
     if (!defs[d]?.properties?.[f]) throw new Error(`NULLABLE ${k} matches nothing`);
   }
@@ -377,9 +387,12 @@ function main(): void {
     for (const k of sortedKeys(d.properties)) {
       const p = d.properties[k] as SwaggerSchema;
       const nullReason = NULLABLE[`${name}.${k}`];
-      const pExtra = side === 'response' && nullReason ? ['', `\`null\` when: ${nullReason}.`] : [];
+      const omitReason = OMITEMPTY[`${name}.${k}`];
+      const pExtra: string[] = [];
+      if (side === 'response' && nullReason) pExtra.push('', `\`null\` when: ${nullReason}.`);
+      if (side === 'response' && omitReason) pExtra.push('', `Left out when empty: ${omitReason}.`);
       lines.push(docComment(schemaDoc(p, pExtra), '  ').trimEnd());
-      const opt = side === 'request' && !required.has(k) ? '?' : '';
+      const opt = (side === 'request' && !required.has(k)) || (side === 'response' && omitReason) ? '?' : '';
       let t = tsType(p, side);
       if (side === 'response' && nullReason) t += ' | null';
       lines.push(`  ${propKey(k)}${opt}: ${t};`);
@@ -505,6 +518,8 @@ function main(): void {
       case 'array':
         return { type: 'array', items: jsonSchema(s.items, strict) };
       default: {
+        // `{}` (go-swagger's rendering of `interface{}`): any JSON value.
+        if (s.type === undefined && !s.properties && s.additionalProperties === undefined) return {};
         if (s.properties && Object.keys(s.properties).length) {
           const props: Record<string, unknown> = {};
           for (const k of sortedKeys(s.properties)) props[k] = jsonSchema(s.properties[k], strict);
@@ -523,7 +538,8 @@ function main(): void {
   for (const name of sortedKeys(defs)) {
     const d = defs[name] as SwaggerSchema;
     const strict = !isRequestOnly(name);
-    const js = jsonSchema(d, strict) as { properties?: Record<string, Record<string, unknown>> };
+    const js = jsonSchema(d, strict) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+    if (strict && js.required) js.required = js.required.filter((k) => !OMITEMPTY[`${name}.${k}`]);
     if (strict && js.properties) {
       for (const k of Object.keys(js.properties)) {
         if (!NULLABLE[`${name}.${k}`]) continue;

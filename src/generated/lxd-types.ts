@@ -1925,10 +1925,12 @@ export interface Instance {
   /**
    * If set, instance will be restored to the provided snapshot name
    *
+   * Left out when empty: json:"restore,omitempty" (InstancePut): only meaningful in a PUT.
+   *
    * @example
    * snap0
    */
-  restore: string;
+  restore?: string;
   /**
    * Whether the instance currently has saved state on disk
    *
@@ -2302,10 +2304,12 @@ export interface InstanceFull {
   /**
    * If set, instance will be restored to the provided snapshot name
    *
+   * Left out when empty: json:"restore,omitempty" (InstancePut): only meaningful in a PUT.
+   *
    * @example
    * snap0
    */
-  restore: string;
+  restore?: string;
   /**
    * List of snapshots.
    *
@@ -7844,10 +7848,12 @@ export interface StorageVolume {
    *
    * API extension: storage_api_volume_snapshots
    *
+   * Left out when empty: json:"restore,omitempty" (StorageVolumePut): only meaningful in a PUT.
+   *
    * @example
    * snap0
    */
-  restore: string;
+  restore?: string;
   /**
    * Volume type
    *
