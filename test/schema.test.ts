@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkResponse, matchRoute } from './helpers/schema.ts';
+
+// What LXD 5.0.2 (Debian 12's lxd package) answers to GET /1.0 for a trusted client.
+const serverEnvelope = {
+  type: 'sync',
+  status: 'Success',
+  status_code: 200,
+  operation: '',
+  error_code: 0,
+  error: '',
+  metadata: {
+    config: { 'core.https_address': '[::]:8443' },
+    api_extensions: ['storage_zfs_remove_snapshots', 'container_host_shutdown_timeout', 'instances'],
+    api_status: 'stable',
+    api_version: '1.0',
+    auth: 'trusted',
+    public: false,
+    auth_methods: ['tls'],
+    auth_user_name: 'root',
+    auth_user_method: 'unix',
+    environment: {
+      addresses: ['10.0.0.2:8443'],
+      architectures: ['x86_64', 'i686'],
+      certificate: '-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n',
+      certificate_fingerprint: '5c6bd5bdc83d4e2f27c4f0d1d1a0f6c9a3d7f2e1b0c9d8e7f6a5b4c3d2e1f0a9',
+      driver: 'lxc | qemu',
+      driver_version: '5.0.2 | 7.2.0',
+      firewall: 'nftables',
+      instance_types: ['container', 'virtual-machine'],
+      kernel: 'Linux',
+      kernel_architecture: 'x86_64',
+      kernel_features: { idmapped_mounts: 'true', netnsid_getifaddrs: 'true', seccomp_listener: 'true', shiftfs: 'false' },
+      kernel_version: '6.1.0-18-amd64',
+      lxc_features: { cgroup2: 'true', mount_injection_file: 'true', network_gateway_device_route: 'true' },
+      os_name: 'Debian GNU/Linux',
+      os_version: '12',
+      project: 'default',
+      server: 'lxd',
+      server_clustered: false,
+      server_event_mode: 'full-mesh',
+      server_lts: true,
+      server_name: 'host1',
+      server_pid: 1234,
+      server_version: '5.0.2',
+      storage: 'dir',
+      storage_version: '1',
+      storage_supported_drivers: [
+        { Name: 'dir', Version: '1', Remote: false },
+        { Name: 'btrfs', Version: '6.2', Remote: false },
+      ],
+    },
+  },
+};
+
+const instance = {
+  architecture: 'x86_64',
+  config: { 'image.os': 'Debian', 'volatile.base_image': 'a1b2c3', 'volatile.last_state.power': 'RUNNING' },
+  devices: {},
+  ephemeral: false,
+  profiles: ['default'],
+  stateful: false,
+  description: '',
+  created_at: '2024-03-01T10:00:00.000000000Z',
+  expanded_config: { 'image.os': 'Debian' },
+  expanded_devices: {
+    eth0: { name: 'eth0', network: 'lxdbr0', type: 'nic' },
+    root: { path: '/', pool: 'default', type: 'disk' },
+  },
+  name: 'c1',
+  status: 'Running',
+  status_code: 103,
+  last_used_at: '2024-03-01T10:00:05.000000000Z',
+  location: 'none',
+  type: 'container',
+  project: 'default',
+};
+const instanceEnvelope = { type: 'sync', status: 'Success', status_code: 200, operation: '', error_code: 0, error: '', metadata: instance };
+
+test('matchRoute: relative or absolute, literal segments before {param}', () => {
+  assert.equal(matchRoute('instances'), '/1.0/instances');
+  assert.equal(matchRoute('/1.0/instances/c1'), '/1.0/instances/{name}');
+  assert.equal(matchRoute('instances/c1/state?project=p'), '/1.0/instances/{name}/state');
+  assert.equal(matchRoute('images/aliases/a'), '/1.0/images/aliases/{name}');
+  assert.equal(matchRoute('/1.0'), '/1.0');
+  assert.equal(matchRoute('/'), '/');
+  assert.equal(matchRoute('instances/'), undefined);
+  assert.equal(matchRoute('instances/a/b'), undefined);
+});
+
+test('a GET /1.0 server response passes', () => {
+  assert.deepEqual(checkResponse('GET', '/1.0', undefined, serverEnvelope), []);
+  assert.deepEqual(checkResponse('get', '', { project: 'default' }, JSON.stringify(serverEnvelope)), []);
+});
+
+test('an instance passes, alone and in a recursion=1 list', () => {
+  assert.deepEqual(checkResponse('GET', 'instances/c1', undefined, instanceEnvelope), []);
+  const list = { ...instanceEnvelope, metadata: [instance, { ...instance, name: 'c2' }] };
+  assert.deepEqual(checkResponse('GET', '/1.0/instances', { recursion: 1 }, list), []);
+  assert.deepEqual(checkResponse('GET', '/1.0/instances?recursion=1', undefined, list), []);
+  const urls = { ...instanceEnvelope, metadata: ['/1.0/instances/c1', '/1.0/instances/c2'] };
+  assert.deepEqual(checkResponse('GET', 'instances', {}, urls), []);
+});
+
+test('an async response is checked as an operation', () => {
+  const op = {
+    type: 'async',
+    status: 'Operation created',
+    status_code: 100,
+    operation: '/1.0/operations/66e83638-9dd7-4a26-aef2-5462814869a1',
+    error_code: 0,
+    error: '',
+    metadata: {
+      id: '66e83638-9dd7-4a26-aef2-5462814869a1',
+      class: 'task',
+      description: 'Creating instance',
+      created_at: '2024-03-01T10:00:00Z',
+      updated_at: '2024-03-01T10:00:00Z',
+      status: 'Running',
+      status_code: 103,
+      resources: { instances: ['/1.0/instances/c1'] },
+      metadata: null,
+      may_cancel: false,
+      err: '',
+      location: 'none',
+    },
+  };
+  assert.deepEqual(checkResponse('POST', 'instances', undefined, op), []);
+  assert.deepEqual(checkResponse('GET', 'instances', undefined, op), [
+    'envelope: GET /1.0/instances is documented as sync, got async',
+  ]);
+});
+
+test('an empty sync response must have {} as metadata', () => {
+  const empty = { type: 'sync', status: 'Success', status_code: 200, operation: '', error_code: 0, error: '', metadata: {} };
+  assert.deepEqual(checkResponse('PATCH', 'instances/c1', undefined, empty), []);
+  assert.deepEqual(checkResponse('PATCH', 'instances/c1', undefined, { ...empty, metadata: { x: 1 } }), [
+    'metadata: must NOT have more than 0 properties',
+  ]);
+});
+
+test('a field the types lack is reported', () => {
+  const extra = structuredClone(serverEnvelope);
+  Object.assign(extra.metadata.environment, { server_fancy: true });
+  assert.deepEqual(checkResponse('GET', '/1.0', undefined, extra), ['metadata/environment: unexpected field "server_fancy"']);
+});
+
+test('a field with the wrong type, and a missing one, are reported', () => {
+  const wrong = { ...instanceEnvelope, metadata: { ...instance, status_code: 'Running', ephemeral: undefined } };
+  assert.deepEqual(checkResponse('GET', 'instances/c1', undefined, JSON.parse(JSON.stringify(wrong))), [
+    'metadata: missing field "ephemeral"',
+    'metadata/status_code: must be integer',
+  ]);
+  const list = { ...instanceEnvelope, metadata: [instance, { ...instance, profiles: 'default' }] };
+  assert.deepEqual(checkResponse('GET', 'instances', { recursion: 1 }, list), ['metadata/1/profiles: must be array']);
+});
+
+test('routes without a JSON response pass, unknown routes do not', () => {
+  assert.deepEqual(checkResponse('GET', 'instances/c1/logs/lxc.log', undefined, { type: 'sync', metadata: null }), []);
+  assert.deepEqual(checkResponse('GET', 'nope', undefined, instanceEnvelope), ['no documented route for GET nope']);
+  assert.deepEqual(checkResponse('PATCH', 'instances', undefined, instanceEnvelope), [
+    'PATCH is not documented for /1.0/instances',
+  ]);
+  assert.deepEqual(
+    checkResponse('GET', 'instances/c9', undefined, { type: 'error', error: 'Instance not found', error_code: 404, metadata: null }),
+    ['envelope: error response 404 Instance not found'],
+  );
+});
