@@ -14,7 +14,24 @@
 # every lxc/lxd call here runs with LXD_DIR and LXD_CONF pointing into the state folder,
 # and only the PID this script recorded is ever stopped.
 #
-# Progress goes to stderr; stdout carries only `export NAME=value` lines.
+# Progress goes to stderr; stdout carries only `export NAME=value` lines (plain values
+# are unquoted, so the env files are easy to parse without a shell too):
+#   LXD_TEST_DIR             the daemon's LXD_DIR
+#   LXD_TEST_SOCKET          its unix socket ($LXD_TEST_DIR/unix.socket)
+#   LXD_TEST_URL             https://127.0.0.1:<port>
+#   LXD_TEST_SERVER_CERT     the daemon's certificate (PEM; names 127.0.0.1, so it can be the CA)
+#   LXD_TEST_CLIENT_CERT/KEY a trusted client certificate and key (EC P-384, CN lxdapi-test)
+#   LXD_TEST_UNTRUSTED_CERT/KEY  a client pair that is not trusted (`up` keeps it untrusted)
+#   LXD_TEST_IMAGE           the alias of the imported busybox image (busybox)
+#   LXD_TEST_IMAGE_TARBALL   that image as a unified tarball; its sha256 is its fingerprint
+#   LXD_TEST_NOINIT_TARBALL  a tarball without /sbin/init (not imported): containers fail to start
+#   LXD_TEST_TRUST_PASSWORD  the daemon's core.trust_password
+#
+#   scripts/lxd-sandbox.sh cluster up|down|env|status
+# runs LXD_CLUSTER_SIZE (default 3) daemons as one cluster on 127.0.0.2.., port 8443, with
+# exports in <state>/cluster/env: LXD_CLUSTER_URLS, LXD_CLUSTER_SERVER_CERT (the cluster
+# certificate, naming every member address), LXD_CLUSTER_CLIENT_CERT/KEY, LXD_CLUSTER_MEMBERS,
+# LXD_CLUSTER_DIRS, LXD_CLUSTER_PIDS (comma-separated) and LXD_CLUSTER_IMAGE.
 # Needs root (LXD itself does) and Debian's packages: lxd lxd-client busybox-static.
 set -euo pipefail
 
@@ -147,12 +164,14 @@ descendants() {
 # kill_leftovers DIR: kill processes (and their descendants) whose command line names
 # DIR, e.g. "[lxc monitor] DIR/containers c1" left by a daemon that died. Never any other.
 kill_leftovers() {
-	local dir="$1" pid cmd pids=()
-	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+	local dir="$1" d pid cmd pids=() kids=()
+	for d in /proc/[0-9]*; do
+		pid="${d#/proc/}"
 		[[ "$pid" == "$$" ]] && continue
 		cmd="$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null || true)"
 		[[ "$cmd" == *"$dir/"* ]] || continue
-		pids+=("$pid" $(descendants "$pid"))
+		mapfile -t kids < <(descendants "$pid")
+		pids+=("$pid" "${kids[@]}")
 	done
 	((${#pids[@]})) || return 0
 	log "killing leftover processes of $dir: ${pids[*]}"
@@ -173,8 +192,8 @@ mounts_under() {
 
 # unmount_under DIR: unmount everything below DIR, deepest first (lazy as a fallback).
 unmount_under() {
-	local dir="$1" m pass
-	for pass in 1 2 3 4 5; do
+	local dir="$1" m
+	for _ in 1 2 3 4 5; do
 		local list
 		list="$(mounts_under "$dir")"
 		[[ -z "$list" ]] && return 0
@@ -554,7 +573,7 @@ cmd_status() {
 
 # Stop every instance of every project, then the daemon itself.
 stop_daemon() {
-	local pid="$1" line project name
+	local pid="$1" project name
 	while IFS=, read -r project name; do
 		[[ -z "$name" ]] && continue
 		log "stopping and deleting instance $name (project $project)"
@@ -596,7 +615,7 @@ cmd_down() {
 	if [[ -e "$STATE/cluster" ]]; then
 		# The cluster lives in the same state folder: remove only what is the single daemon's.
 		log "removing the single daemon's files (keeping $STATE/cluster)"
-		rm -rf -- "$STATE"/{var,pool,certs,lxc-conf,env,lxd.pid,lxd.log,lxd.log.out,lxd_dir,trust_password,busybox.tar.gz,noinit.tar.gz}
+		rm -rf -- "${STATE:?}"/{var,pool,certs,lxc-conf,env,lxd.pid,lxd.log,lxd.log.out,lxd_dir,trust_password,busybox.tar.gz,noinit.tar.gz}
 	else
 		remove_state_dir "$STATE"
 	fi
@@ -611,7 +630,9 @@ CLUSTER_PORT=8443
 setup_cluster_env() {
 	CSTATE="$STATE/cluster"
 	CSIZE="${LXD_CLUSTER_SIZE:-3}"
-	[[ "$CSIZE" =~ ^[0-9]+$ ]] && ((CSIZE >= 1 && CSIZE <= 20)) || die "LXD_CLUSTER_SIZE must be 1..20, not $CSIZE"
+	if ! [[ "$CSIZE" =~ ^[0-9]+$ ]] || ((CSIZE < 1 || CSIZE > 20)); then
+		die "LXD_CLUSTER_SIZE must be 1..20, not $CSIZE"
+	fi
 	if [[ -s "$CSTATE/size" ]]; then
 		local recorded
 		recorded="$(cat "$CSTATE/size")"
@@ -744,13 +765,13 @@ ensure_cluster_certificate() {
 }
 
 cluster_exports() {
-	local i urls="" members="" dirs="" pids="" pid
+	local i urls="" members="" dirs="" pidlist="" pid
 	for ((i = 1; i <= CSIZE; i++)); do
 		pid="$(member_pid "$i")" || die "member$i is not running"
 		urls+="${urls:+,}https://$(member_addr "$i")"
 		members+="${members:+,}$(member_name "$i")"
 		dirs+="${dirs:+,}$(member_dir "$i")"
-		pids+="${pids:+,}$pid"
+		pidlist+="${pidlist:+,}$pid"
 	done
 	write_env "$CSTATE/env" \
 		"LXD_CLUSTER_URLS=$urls" \
@@ -759,7 +780,7 @@ cluster_exports() {
 		"LXD_CLUSTER_CLIENT_KEY=$CSTATE/certs/client.key" \
 		"LXD_CLUSTER_MEMBERS=$members" \
 		"LXD_CLUSTER_DIRS=$dirs" \
-		"LXD_CLUSTER_PIDS=$pids" \
+		"LXD_CLUSTER_PIDS=$pidlist" \
 		"LXD_CLUSTER_IMAGE=$IMAGE_ALIAS"
 }
 
@@ -767,7 +788,6 @@ cluster_up() {
 	local t0=$SECONDS i running
 	ensure_packages
 	require_root cluster up
-	claim_dir "$STATE"
 	setup_cluster_env up
 	running="$(cluster_count_running)"
 	if ((running > 0 && running < CSIZE)) || { ((running == 0)) && [[ -e "$CSTATE" ]]; }; then
