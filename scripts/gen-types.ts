@@ -101,7 +101,10 @@ const METADATA_OVERRIDES: Record<string, { schema: SwaggerSchema; reason: string
   'GET /1.0/operations?recursion=1': {
     schema: {
       type: 'object',
-      additionalProperties: { type: 'array', items: { $ref: '#/definitions/Operation' } },
+      additionalProperties: {
+        type: 'array',
+        items: { $ref: '#/definitions/Operation' },
+      },
     },
     reason:
       'the server groups operations by status ({"running": [...], "success": [...]}), like recursion=0 does with URLs; the spec says Operation[]',
@@ -240,10 +243,20 @@ function main(): void {
       if (!METHODS.includes(method)) continue; // HEAD etc.: not a verb of the client
       const op = ops[lower] as SwaggerOperation;
       let byMethod = routes.get(path);
-      if (!byMethod) routes.set(path, (byMethod = new Map()));
+      if (!byMethod) {
+        byMethod = new Map();
+        routes.set(path, byMethod);
+      }
       let r = byMethod.get(method);
       if (!r) {
-        r = { query: new Map(), body: undefined, variants: new Map(), async: false, sync: false, summary: undefined };
+        r = {
+          query: new Map(),
+          body: undefined,
+          variants: new Map(),
+          async: false,
+          sync: false,
+          summary: undefined,
+        };
         byMethod.set(method, r);
       }
       for (const p of op.parameters ?? []) {
@@ -267,7 +280,8 @@ function main(): void {
         // A response schema with properties but no `metadata` is LXD's
         // EmptySyncResponse: the server sends `"metadata": {}`.
         const isEmpty = !md && !resp.schema?.$ref && resp.schema?.properties !== undefined;
-        const m: SwaggerSchema | undefined = md ?? (isEmpty ? { type: 'object', additionalProperties: false } : undefined);
+        const m: SwaggerSchema | undefined =
+          md ?? (isEmpty ? { type: 'object', additionalProperties: false } : undefined);
         if (!m) continue;
         // Several documented success shapes (e.g. 200 and 202) become a union.
         const prev = found ? r.variants.get(recursion) : undefined;
@@ -284,7 +298,8 @@ function main(): void {
       }
     }
   }
-  for (const k of Object.keys(METADATA_OVERRIDES)) if (!overridesUsed.has(k)) throw new Error(`override ${k} matches nothing`);
+  for (const k of Object.keys(METADATA_OVERRIDES))
+    if (!overridesUsed.has(k)) throw new Error(`override ${k} matches nothing`);
   for (const k of [...Object.keys(NULLABLE), ...Object.keys(OMITEMPTY)]) {
     const [d, f] = k.split('.') as [string, string];
     if (!defs[d]?.properties?.[f]) throw new Error(`NULLABLE ${k} matches nothing`);
@@ -361,10 +376,7 @@ function main(): void {
   const typeOut: string[] = [...header, ''];
   typeOut.push(
     docComment(
-      [
-        'Metadata of LXD\'s "empty sync response" (`{}`), sent by most PUT, PATCH,',
-        'DELETE and some POST requests.',
-      ],
+      ['Metadata of LXD\'s "empty sync response" (`{}`), sent by most PUT, PATCH,', 'DELETE and some POST requests.'],
       '',
     ) + 'export type EmptyMetadata = Record<string, never>;',
     '',
@@ -473,7 +485,10 @@ function main(): void {
       if (seg === '') continue; // the root path "/"
       const k = /^\{.+\}$/.test(seg) ? '*' : seg;
       let next = node.children.get(k);
-      if (!next) node.children.set(k, (next = { children: new Map() }));
+      if (!next) {
+        next = { children: new Map() };
+        node.children.set(k, next);
+      }
       node = next;
     }
     node.$ = path;
@@ -524,12 +539,20 @@ function main(): void {
           const props: Record<string, unknown> = {};
           for (const k of sortedKeys(s.properties)) props[k] = jsonSchema(s.properties[k], strict);
           return strict
-            ? { type: 'object', properties: props, required: sortedKeys(s.properties), additionalProperties: false }
+            ? {
+                type: 'object',
+                properties: props,
+                required: sortedKeys(s.properties),
+                additionalProperties: false,
+              }
             : { type: 'object', properties: props };
         }
         if (s.additionalProperties === false) return { type: 'object', maxProperties: 0 };
         if (typeof s.additionalProperties === 'object')
-          return { type: 'object', additionalProperties: jsonSchema(s.additionalProperties, strict) };
+          return {
+            type: 'object',
+            additionalProperties: jsonSchema(s.additionalProperties, strict),
+          };
         return { type: 'object' };
       }
     }
@@ -538,7 +561,10 @@ function main(): void {
   for (const name of sortedKeys(defs)) {
     const d = defs[name] as SwaggerSchema;
     const strict = !isRequestOnly(name);
-    const js = jsonSchema(d, strict) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+    const js = jsonSchema(d, strict) as {
+      properties?: Record<string, Record<string, unknown>>;
+      required?: string[];
+    };
     if (strict && js.required) js.required = js.required.filter((k) => !OMITEMPTY[`${name}.${k}`]);
     if (strict && js.properties) {
       for (const k of Object.keys(js.properties)) {

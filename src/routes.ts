@@ -45,7 +45,9 @@ type Segments<P extends string> = P extends '/' ? [] : P extends `/${infer R}` ?
 
 /** One step down the trie: a literal child if there is one, else the `{param}` child. */
 type Step<Node, S extends string> = S extends '$' | '*' | ''
-  ? S extends '' ? never : ParamChild<Node>
+  ? S extends ''
+    ? never
+    : ParamChild<Node>
   : S extends keyof Node
     ? Node[S]
     : ParamChild<Node>;
@@ -70,13 +72,14 @@ export type MatchRoute<U extends string> = string extends U
   : Walk<LxdRouteTrie, Segments<AbsolutePath<StripQuery<U>>>>;
 
 /** The generated route entry for method `M` and url `U` (`never` when none). */
-export type RouteEntry<M extends Method, U extends string> = MatchRoute<U> extends infer K
-  ? K extends RouteKey
-    ? M extends keyof LxdRoutes[K]
-      ? LxdRoutes[K][M]
+export type RouteEntry<M extends Method, U extends string> =
+  MatchRoute<U> extends infer K
+    ? K extends RouteKey
+      ? M extends keyof LxdRoutes[K]
+        ? LxdRoutes[K][M]
+        : never
       : never
-    : never
-  : never;
+    : never;
 
 type UrlRecursion<U extends string> = U extends `${string}?${infer QS}`
   ? QS extends `${string}recursion=2${string}`
@@ -89,7 +92,9 @@ type UrlRecursion<U extends string> = U extends `${string}?${infer QS}`
   : undefined;
 
 /** The recursion level asked for: `query.recursion` wins over the url's query string. */
-type RecursionOf<U extends string, Q> = Q extends { readonly recursion?: infer R }
+type RecursionOf<U extends string, Q> = Q extends {
+  readonly recursion?: infer R;
+}
   ? unknown extends R
     ? UrlRecursion<U>
     : R
@@ -102,9 +107,15 @@ type HighestLevel<V> = 2 extends keyof V ? V[2] : 1 extends keyof V ? V[1] : nev
 type ByRecursion<E extends { response: unknown }, R> = R extends undefined | 0 | '0' | false
   ? E['response']
   : R extends 1 | '1'
-    ? 1 extends keyof Levels<E> ? Levels<E>[1] : E['response']
+    ? 1 extends keyof Levels<E>
+      ? Levels<E>[1]
+      : E['response']
     : R extends 2 | '2'
-      ? 2 extends keyof Levels<E> ? Levels<E>[2] : 1 extends keyof Levels<E> ? Levels<E>[1] : E['response']
+      ? 2 extends keyof Levels<E>
+        ? Levels<E>[2]
+        : 1 extends keyof Levels<E>
+          ? Levels<E>[1]
+          : E['response']
       : R extends number | string | true
         ? number extends R
           ? E['response'] | Levels<E>[keyof Levels<E>]

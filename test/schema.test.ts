@@ -31,9 +31,18 @@ const serverEnvelope = {
       instance_types: ['container', 'virtual-machine'],
       kernel: 'Linux',
       kernel_architecture: 'x86_64',
-      kernel_features: { idmapped_mounts: 'true', netnsid_getifaddrs: 'true', seccomp_listener: 'true', shiftfs: 'false' },
+      kernel_features: {
+        idmapped_mounts: 'true',
+        netnsid_getifaddrs: 'true',
+        seccomp_listener: 'true',
+        shiftfs: 'false',
+      },
       kernel_version: '6.1.0-18-amd64',
-      lxc_features: { cgroup2: 'true', mount_injection_file: 'true', network_gateway_device_route: 'true' },
+      lxc_features: {
+        cgroup2: 'true',
+        mount_injection_file: 'true',
+        network_gateway_device_route: 'true',
+      },
       os_name: 'Debian GNU/Linux',
       os_version: '12',
       project: 'default',
@@ -56,7 +65,11 @@ const serverEnvelope = {
 
 const instance = {
   architecture: 'x86_64',
-  config: { 'image.os': 'Debian', 'volatile.base_image': 'a1b2c3', 'volatile.last_state.power': 'RUNNING' },
+  config: {
+    'image.os': 'Debian',
+    'volatile.base_image': 'a1b2c3',
+    'volatile.last_state.power': 'RUNNING',
+  },
   devices: {},
   ephemeral: false,
   profiles: ['default'],
@@ -76,7 +89,15 @@ const instance = {
   type: 'container',
   project: 'default',
 };
-const instanceEnvelope = { type: 'sync', status: 'Success', status_code: 200, operation: '', error_code: 0, error: '', metadata: instance };
+const instanceEnvelope = {
+  type: 'sync',
+  status: 'Success',
+  status_code: 200,
+  operation: '',
+  error_code: 0,
+  error: '',
+  metadata: instance,
+};
 
 test('matchRoute: relative or absolute, literal segments before {param}', () => {
   assert.equal(matchRoute('instances'), '/1.0/instances');
@@ -96,10 +117,16 @@ test('a GET /1.0 server response passes', () => {
 
 test('an instance passes, alone and in a recursion=1 list', () => {
   assert.deepEqual(checkResponse('GET', 'instances/c1', undefined, instanceEnvelope), []);
-  const list = { ...instanceEnvelope, metadata: [instance, { ...instance, name: 'c2' }] };
+  const list = {
+    ...instanceEnvelope,
+    metadata: [instance, { ...instance, name: 'c2' }],
+  };
   assert.deepEqual(checkResponse('GET', '/1.0/instances', { recursion: 1 }, list), []);
   assert.deepEqual(checkResponse('GET', '/1.0/instances?recursion=1', undefined, list), []);
-  const urls = { ...instanceEnvelope, metadata: ['/1.0/instances/c1', '/1.0/instances/c2'] };
+  const urls = {
+    ...instanceEnvelope,
+    metadata: ['/1.0/instances/c1', '/1.0/instances/c2'],
+  };
   assert.deepEqual(checkResponse('GET', 'instances', {}, urls), []);
 });
 
@@ -133,37 +160,68 @@ test('an async response is checked as an operation', () => {
 });
 
 test('an empty sync response must have {} as metadata', () => {
-  const empty = { type: 'sync', status: 'Success', status_code: 200, operation: '', error_code: 0, error: '', metadata: {} };
+  const empty = {
+    type: 'sync',
+    status: 'Success',
+    status_code: 200,
+    operation: '',
+    error_code: 0,
+    error: '',
+    metadata: {},
+  };
   assert.deepEqual(checkResponse('PATCH', 'instances/c1', undefined, empty), []);
-  assert.deepEqual(checkResponse('PATCH', 'instances/c1', undefined, { ...empty, metadata: { x: 1 } }), [
-    'metadata: must NOT have more than 0 properties',
-  ]);
+  assert.deepEqual(
+    checkResponse('PATCH', 'instances/c1', undefined, {
+      ...empty,
+      metadata: { x: 1 },
+    }),
+    ['metadata: must NOT have more than 0 properties'],
+  );
 });
 
 test('a field the types lack is reported', () => {
   const extra = structuredClone(serverEnvelope);
   Object.assign(extra.metadata.environment, { server_fancy: true });
-  assert.deepEqual(checkResponse('GET', '/1.0', undefined, extra), ['metadata/environment: unexpected field "server_fancy"']);
+  assert.deepEqual(checkResponse('GET', '/1.0', undefined, extra), [
+    'metadata/environment: unexpected field "server_fancy"',
+  ]);
 });
 
 test('a field with the wrong type, and a missing one, are reported', () => {
-  const wrong = { ...instanceEnvelope, metadata: { ...instance, status_code: 'Running', ephemeral: undefined } };
+  const wrong = {
+    ...instanceEnvelope,
+    metadata: { ...instance, status_code: 'Running', ephemeral: undefined },
+  };
   assert.deepEqual(checkResponse('GET', 'instances/c1', undefined, JSON.parse(JSON.stringify(wrong))), [
     'metadata: missing field "ephemeral"',
     'metadata/status_code: must be integer',
   ]);
-  const list = { ...instanceEnvelope, metadata: [instance, { ...instance, profiles: 'default' }] };
+  const list = {
+    ...instanceEnvelope,
+    metadata: [instance, { ...instance, profiles: 'default' }],
+  };
   assert.deepEqual(checkResponse('GET', 'instances', { recursion: 1 }, list), ['metadata/1/profiles: must be array']);
 });
 
 test('routes without a JSON response pass, unknown routes do not', () => {
-  assert.deepEqual(checkResponse('GET', 'instances/c1/logs/lxc.log', undefined, { type: 'sync', metadata: null }), []);
+  assert.deepEqual(
+    checkResponse('GET', 'instances/c1/logs/lxc.log', undefined, {
+      type: 'sync',
+      metadata: null,
+    }),
+    [],
+  );
   assert.deepEqual(checkResponse('GET', 'nope', undefined, instanceEnvelope), ['no documented route for GET nope']);
   assert.deepEqual(checkResponse('PATCH', 'instances', undefined, instanceEnvelope), [
     'PATCH is not documented for /1.0/instances',
   ]);
   assert.deepEqual(
-    checkResponse('GET', 'instances/c9', undefined, { type: 'error', error: 'Instance not found', error_code: 404, metadata: null }),
+    checkResponse('GET', 'instances/c9', undefined, {
+      type: 'error',
+      error: 'Instance not found',
+      error_code: 404,
+      metadata: null,
+    }),
     ['envelope: error response 404 Instance not found'],
   );
 });

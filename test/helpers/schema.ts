@@ -49,7 +49,10 @@ for (const route of Object.keys(doc['x-routes'])) {
   for (const seg of route.split('/').filter((s) => s !== '')) {
     const key = /^\{.+\}$/.test(seg) ? '*' : seg;
     let next = node.children.get(key);
-    if (!next) node.children.set(key, (next = { children: new Map() }));
+    if (!next) {
+      next = { children: new Map() };
+      node.children.set(key, next);
+    }
     node = next;
   }
   node.route = route;
@@ -85,7 +88,10 @@ function rebase(schema: unknown): unknown {
 const compiled = new Map<string, ValidateFunction>();
 function validator(key: string, schema: JsonSchema): ValidateFunction {
   let v = compiled.get(key);
-  if (!v) compiled.set(key, (v = ajv.compile(rebase(schema) as JsonSchema)));
+  if (!v) {
+    v = ajv.compile(rebase(schema) as JsonSchema);
+    compiled.set(key, v);
+  }
   return v;
 }
 

@@ -10,6 +10,8 @@ export type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T exte
 export type Expect<T extends true> = T;
 
 /** `expectType<Expected>()(value)` fails to compile unless the value's type is exactly `Expected`. */
-export function expectType<Expected>(): <Actual>(value: Actual & ([Equal<Actual, Expected>] extends [true] ? unknown : { __expected: Expected; __actual: Actual })) => void {
+export function expectType<Expected>(): <Actual>(
+  value: Actual & ([Equal<Actual, Expected>] extends [true] ? unknown : { __expected: Expected; __actual: Actual }),
+) => void {
   return () => undefined;
 }

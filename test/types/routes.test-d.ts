@@ -19,6 +19,7 @@ import type {
 } from '../../src/generated/lxd-types.ts';
 import type {
   MatchRoute,
+  NoQuery,
   QueryFor,
   RouteBody,
   RouteIsAsync,
@@ -68,35 +69,35 @@ export type Matching = [
 // RouteMetadata: recursion variants, async routes, unknown urls
 
 export type Metadata = [
-  Expect<Equal<RouteMetadata<'GET', 'instances', {}>, string[]>>,
+  Expect<Equal<RouteMetadata<'GET', 'instances', NoQuery>, string[]>>,
   Expect<Equal<RouteMetadata<'GET', 'instances'>, string[]>>,
   Expect<Equal<RouteMetadata<'GET', 'instances', { recursion: 0 }>, string[]>>,
   Expect<Equal<RouteMetadata<'GET', 'instances', { recursion: 1 }>, Instance[]>>,
   Expect<Equal<RouteMetadata<'GET', 'instances', { readonly recursion: 2 }>, InstanceFull[]>>,
   Expect<Equal<RouteMetadata<'GET', 'instances', { recursion: number }>, string[] | Instance[] | InstanceFull[]>>,
-  Expect<Equal<RouteMetadata<'GET', 'instances?recursion=1', {}>, Instance[]>>,
-  Expect<Equal<RouteMetadata<'GET', '/1.0/instances?project=p&recursion=2', {}>, InstanceFull[]>>,
+  Expect<Equal<RouteMetadata<'GET', 'instances?recursion=1', NoQuery>, Instance[]>>,
+  Expect<Equal<RouteMetadata<'GET', '/1.0/instances?project=p&recursion=2', NoQuery>, InstanceFull[]>>,
   // the query object wins over the url's query string
   Expect<Equal<RouteMetadata<'GET', 'instances?recursion=2', { recursion: 1 }>, Instance[]>>,
   // only recursion=1 documented: recursion=2 gives the same as 1
   Expect<Equal<RouteMetadata<'GET', 'certificates', { recursion: 2 }>, Certificate[]>>,
-  Expect<Equal<RouteMetadata<'GET', `instances/${string}`, {}>, Instance>>,
+  Expect<Equal<RouteMetadata<'GET', `instances/${string}`, NoQuery>, Instance>>,
   Expect<Equal<RouteMetadata<'GET', 'instances/c1', { recursion: 1 }>, InstanceFull>>,
-  Expect<Equal<RouteMetadata<'GET', 'instances/c1/state', {}>, InstanceState>>,
-  Expect<Equal<RouteMetadata<'GET', '', {}>, Server>>,
-  Expect<Equal<RouteMetadata<'GET', '/1.0', {}>, Server>>,
+  Expect<Equal<RouteMetadata<'GET', 'instances/c1/state', NoQuery>, InstanceState>>,
+  Expect<Equal<RouteMetadata<'GET', '', NoQuery>, Server>>,
+  Expect<Equal<RouteMetadata<'GET', '/1.0', NoQuery>, Server>>,
   Expect<Equal<RouteMetadata<'GET', 'operations', { recursion: 1 }>, Record<string, Operation[]>>>,
-  Expect<Equal<RouteMetadata<'POST', 'instances', {}>, Operation>>,
-  Expect<Equal<RouteMetadata<'PUT', 'instances/c1', {}>, Operation>>,
-  Expect<Equal<RouteMetadata<'PATCH', 'instances/c1', {}>, EmptyMetadata>>,
-  Expect<Equal<RouteMetadata<'POST', 'storage-pools/p/volumes/custom', {}>, EmptyMetadata | Operation>>,
+  Expect<Equal<RouteMetadata<'POST', 'instances', NoQuery>, Operation>>,
+  Expect<Equal<RouteMetadata<'PUT', 'instances/c1', NoQuery>, Operation>>,
+  Expect<Equal<RouteMetadata<'PATCH', 'instances/c1', NoQuery>, EmptyMetadata>>,
+  Expect<Equal<RouteMetadata<'POST', 'storage-pools/p/volumes/custom', NoQuery>, EmptyMetadata | Operation>>,
   Expect<Equal<RouteIsAsync<'POST', 'instances'>, true>>,
   Expect<Equal<RouteIsAsync<'PATCH', 'instances/c1'>, false>>,
   // no route, no such method on a route, or not JSON: unknown
-  Expect<Equal<RouteMetadata<'GET', 'nope/x', {}>, unknown>>,
-  Expect<Equal<RouteMetadata<'PATCH', 'instances', {}>, unknown>>,
+  Expect<Equal<RouteMetadata<'GET', 'nope/x', NoQuery>, unknown>>,
+  Expect<Equal<RouteMetadata<'PATCH', 'instances', NoQuery>, unknown>>,
   Expect<Equal<RouteMetadata<'GET', string, { recursion: 1 }>, unknown>>,
-  Expect<Equal<RouteMetadata<'GET', 'instances/c1/console', {}>, unknown>>,
+  Expect<Equal<RouteMetadata<'GET', 'instances/c1/console', NoQuery>, unknown>>,
 ];
 
 // ---------------------------------------------------------------------------
@@ -116,7 +117,12 @@ export type Queries = [
   Expect<
     Equal<
       RouteQuery<'GET', 'instances'>,
-      { 'all-projects'?: boolean; filter?: string; project?: string; recursion?: 0 | 1 | 2 }
+      {
+        'all-projects'?: boolean;
+        filter?: string;
+        project?: string;
+        recursion?: 0 | 1 | 2;
+      }
     >
   >,
   Expect<Equal<RouteQuery<'GET', 'instances/c1/files'>, { path?: string; project?: string }>>,
@@ -156,7 +162,11 @@ expectType<ResultPromise<Instance>>()(api.get(`instances/${name}`));
 expectType<ResultPromise<InstanceState>>()(api.get(`instances/${name}/state`));
 expectType<ResultPromise<Instance[]>>()(api.get('/1.0/instances', { query: { recursion: 1 } }));
 expectType<ResultPromise<Server>>()(api.get(''));
-expectType<ResultPromise<Operation>>()(api.post('instances', { json: { name: 'c1', source: { type: 'image', alias: 'd12' } } }));
+expectType<ResultPromise<Operation>>()(
+  api.post('instances', {
+    json: { name: 'c1', source: { type: 'image', alias: 'd12' } },
+  }),
+);
 expectType<ResultPromise<Operation>>()(api.post('/1.0/instances', { json: { name: 'c1' }, query: { project: 'p' } }));
 expectType<ResultPromise<EmptyMetadata>>()(api.patch(`instances/${name}`, { json: { description: 'x' } }));
 expectType<ResultPromise<Operation>>()(api.delete(`instances/${name}`));
