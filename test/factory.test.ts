@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Agent } from 'undici';
+import { API, APIConnectionError, findSocket, socketCandidates, unixEndpoint } from '../src/index.ts';
+import { reply, sync, type TestServer, unixServer } from './helpers/server.ts';
+
+describe('API.factory()', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await unixServer((_req, res) => reply(res, 200, sync({ api_version: '1.0' })));
+  });
+  after(() => server.close());
+
+  test('renders a unix socket endpoint exactly like lxdapi', () => {
+    assert.equal(unixEndpoint('/var/lib/lxd/unix.socket'), 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket');
+    assert.equal(unixEndpoint("/tmp/a b/it's(1)*!"), 'http+unix://%2Ftmp%2Fa+b%2Fit%27s%281%29%2A%21');
+  });
+
+  test('connects to a socket path and answers through it', async () => {
+    const api = API.factory(server.socketPath);
+    try {
+      assert.equal(api.endpoint, unixEndpoint(server.socketPath));
+      assert.equal(api.socketPath, server.socketPath);
+      const result = await api.get('');
+      assert.deepEqual(result.metadata, { api_version: '1.0' });
+      assert.equal(server.seen.at(-1)?.url, '/1.0/');
+    } finally {
+      await api.close();
+    }
+  });
+
+  test('throws at once, synchronously, when the socket does not exist', () => {
+    assert.throws(() => API.factory('/nonexistent/lxd/unix.socket'), {
+      name: 'APIConnectionError',
+      code: 'ENOENT',
+      endpoint: 'http+unix://%2Fnonexistent%2Flxd%2Funix.socket',
+      message: 'Socket /nonexistent/lxd/unix.socket does not exist (is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path)',
+    });
+  });
+
+  test('finds the socket through LXD_SOCKET, then LXD_DIR, in the documented order', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lxdapi-dir-'));
+    try {
+      writeFileSync(join(dir, 'unix.socket'), '');
+      assert.deepEqual(socketCandidates({ LXD_SOCKET: '/a.sock', LXD_DIR: '/b', INCUS_SOCKET: '/c.sock', INCUS_DIR: '/d' }), [
+        '/a.sock',
+        '/b/unix.socket',
+        '/var/snap/lxd/common/lxd/unix.socket',
+        '/var/lib/lxd/unix.socket',
+        '/c.sock',
+        '/d/unix.socket',
+        '/run/incus/unix.socket',
+        '/var/lib/incus/unix.socket',
+      ]);
+      assert.equal(findSocket({ LXD_SOCKET: '/missing.sock', LXD_DIR: dir }), join(dir, 'unix.socket'));
+      assert.equal(findSocket({ INCUS_DIR: dir }), join(dir, 'unix.socket'));
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test('uses LXD_DIR from the environment when given no endpoint', async () => {
+    const saved = { LXD_SOCKET: process.env.LXD_SOCKET, LXD_DIR: process.env.LXD_DIR };
+    delete process.env.LXD_SOCKET;
+    process.env.LXD_DIR = join(server.socketPath, '..');
+    try {
+      const api = API.factory();
+      assert.equal(api.socketPath, server.socketPath);
+      assert.equal((await api.get('')).status, 200);
+      await api.close();
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
+  test('names every path it tried when no socket exists', () => {
+    assert.throws(() => findSocket({ LXD_DIR: '/nope' }), (error: Error) => {
+      assert.match(error.message, /^No LXD socket found; tried \/nope\/unix\.socket, \/var\/snap\/lxd\/common\/lxd\/unix\.socket, /);
+      assert.match(error.message, /\/var\/lib\/incus\/unix\.socket\. Is LXD installed and running\?/);
+      return true;
+    });
+  });
+
+  test('refuses plain http:// without a dispatcher, and other schemes always', () => {
+    assert.throws(() => API.factory('http://127.0.0.1:8443'), {
+      name: 'TypeError',
+      message: 'http://127.0.0.1:8443: LXD serves its API over HTTPS only; use https://, or pass a dispatcher for a plain-HTTP proxy',
+    });
+    assert.throws(() => API.factory('ftp://host'), { name: 'TypeError', message: 'ftp://host: unsupported scheme ftp:, use a socket path or https://host:port' });
+    assert.throws(() => API.factory('not a url'), { name: 'TypeError', message: 'not a url is not a socket path or an https:// URL' });
+    const dispatcher = new Agent();
+    const api = API.factory('http://127.0.0.1:8443/', { dispatcher });
+    assert.equal(api.endpoint, 'http://127.0.0.1:8443');
+    assert.equal(api.dispatcher, dispatcher);
+  });
+
+  test('resolves every default once', () => {
+    const api = API.factory(server.socketPath);
+    assert.equal(api.defaultVersion, '1.0');
+    assert.equal(api.waitTimeout, 30);
+    assert.equal(api.project, undefined);
+    assert.match(api.userAgent, /^lxdapi\/\d+\.\d+\.\d+$/);
+    const custom = API.factory(server.socketPath, { defaultVersion: '2.0', waitTimeout: 5, project: 'p1', userAgent: 'robot/1' });
+    assert.deepEqual([custom.defaultVersion, custom.waitTimeout, custom.project, custom.userAgent], ['2.0', 5, 'p1', 'robot/1']);
+  });
+});
+
+describe('new API() and formatUrl()', () => {
+  const api = new API(new Agent(), 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket/');
+
+  test('only assigns, trimming a trailing slash', () => {
+    assert.equal(api.endpoint, 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket');
+    assert.equal(api.socketPath, '/var/lib/lxd/unix.socket');
+  });
+
+  test('puts relative urls under the default version and keeps absolute paths', () => {
+    assert.equal(api.formatUrl('instances'), 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket/1.0/instances');
+    assert.equal(api.formatUrl('/1.0/operations/abc/wait?timeout=30'), 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket/1.0/operations/abc/wait?timeout=30');
+    assert.equal(api.formatUrl('/'), 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket/');
+  });
+});
