@@ -5,6 +5,7 @@ import { createLogger, describeBytes, dumpJson, redactHeaders, redactUrl } from 
 import { APIConnectionError } from './errors.ts';
 import { APIResult, bodyStart, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
 import { connectionError, defaultClientCertificate, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
+import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
 import type { Envelope } from './types.ts';
 
 export const VERSION = '0.1.0';
@@ -60,17 +61,21 @@ export interface APIOptions {
   ca?: string | Buffer | Array<string | Buffer>;
 }
 
-export type QueryValue = string | number | boolean | undefined;
+/** The response metadata type of a verb: an explicit type argument wins, else the route's documented type. */
+export type Metadata<T, M extends Method, U extends string, Q> = [T] extends [never] ? RouteMetadata<M, U, Q> : T;
 
-/** Options of one request. */
-export interface RequestOptions {
+/**
+ * Options of one request. `B` is the JSON body type and `Q` the query type
+ * that the verbs derive from the url (see `RouteBody`, `QueryFor`).
+ */
+export interface RequestOptions<B = unknown, Q extends Query = Query> {
   /** A body serialised as JSON, sent as `application/json`. */
-  json?: unknown;
+  json?: B;
   /** A raw body, streamed: image upload, file push. Sent as `application/octet-stream` unless `headers` say otherwise. */
   body?: string | Uint8Array | Readable | AsyncIterable<Uint8Array>;
   headers?: Record<string, string>;
   /** Query parameters (`recursion`, `filter`, `project`, `target`, ...), encoded and merged onto any query in the url. */
-  query?: Record<string, QueryValue>;
+  query?: Q;
   /** Sent as `If-Match`: the `etag` of the result the change is based on. */
   ifMatch?: string;
   /** Aborts the request; the promise rejects with the signal's reason. */
@@ -179,24 +184,39 @@ export class API {
     if (this.#owned) await this.dispatcher.close();
   }
 
-  get<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
-    return this.request<T>('GET', url, options);
+  get<T = never, U extends string = string, const Q extends QueryFor<'GET', U> = NoQuery>(
+    url: U,
+    options?: RequestOptions<RouteBody<'GET', U>, Q>,
+  ): ResultPromise<Metadata<T, 'GET', U, Q>> {
+    return this.request('GET', url, options as RequestOptions);
   }
 
-  post<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
-    return this.request<T>('POST', url, options);
+  post<T = never, U extends string = string, const Q extends QueryFor<'POST', U> = NoQuery>(
+    url: U,
+    options?: RequestOptions<RouteBody<'POST', U>, Q>,
+  ): ResultPromise<Metadata<T, 'POST', U, Q>> {
+    return this.request('POST', url, options as RequestOptions);
   }
 
-  put<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
-    return this.request<T>('PUT', url, options);
+  put<T = never, U extends string = string, const Q extends QueryFor<'PUT', U> = NoQuery>(
+    url: U,
+    options?: RequestOptions<RouteBody<'PUT', U>, Q>,
+  ): ResultPromise<Metadata<T, 'PUT', U, Q>> {
+    return this.request('PUT', url, options as RequestOptions);
   }
 
-  patch<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
-    return this.request<T>('PATCH', url, options);
+  patch<T = never, U extends string = string, const Q extends QueryFor<'PATCH', U> = NoQuery>(
+    url: U,
+    options?: RequestOptions<RouteBody<'PATCH', U>, Q>,
+  ): ResultPromise<Metadata<T, 'PATCH', U, Q>> {
+    return this.request('PATCH', url, options as RequestOptions);
   }
 
-  delete<T = unknown>(url: string, options?: RequestOptions): ResultPromise<T> {
-    return this.request<T>('DELETE', url, options);
+  delete<T = never, U extends string = string, const Q extends QueryFor<'DELETE', U> = NoQuery>(
+    url: U,
+    options?: RequestOptions<RouteBody<'DELETE', U>, Q>,
+  ): ResultPromise<Metadata<T, 'DELETE', U, Q>> {
+    return this.request('DELETE', url, options as RequestOptions);
   }
 
   /**
@@ -268,7 +288,7 @@ export class API {
     return result;
   }
 
-  #path(url: string, query?: Record<string, QueryValue>): string {
+  #path(url: string, query?: Query): string {
     if (typeof url !== 'string') throw new TypeError(`url must be a string, got ${typeof url}`);
     let rest = url;
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) {

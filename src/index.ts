@@ -1,4 +1,5 @@
-export { API, type APIOptions, type QueryValue, type RequestOptions, VERSION } from './api.ts';
+export { API, type APIOptions, type Metadata, type RequestOptions, VERSION } from './api.ts';
+export type { MatchRoute, Method, Query, QueryFor, QueryValue, RouteBody, RouteMetadata, RouteQuery } from './routes.ts';
 export { REDACTED } from './debug.ts';
 export { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
 export { APIResult, type RequestRecord, type ResponseRecord, type ResultPromise, type WaitOptions } from './result.ts';

@@ -1,3 +1,5 @@
+import type { Operation } from './generated/lxd-types.ts';
+
 /**
  * The LXD REST API's status codes, as documented in LXD's `doc/rest-api.md`.
  * Operations and instances carry them as `status_code`; 100 to 199 are
@@ -37,7 +39,7 @@ export interface SyncResponse<T = unknown> {
 }
 
 /** The envelope of an answer that started a background operation (HTTP 202, with `Location`). */
-export interface AsyncResponse<T = unknown> {
+export interface AsyncResponse<T = Operation> {
   type: 'async';
   status: string;
   status_code: number;
@@ -45,7 +47,8 @@ export interface AsyncResponse<T = unknown> {
   operation: string;
   error_code: number;
   error: string;
-  metadata: Operation<T>;
+  /** The operation that was created. */
+  metadata: T;
 }
 
 /** The envelope of a failure. */
@@ -58,107 +61,9 @@ export interface ErrorResponse {
 
 export type Envelope<T = unknown> = SyncResponse<T> | AsyncResponse<T> | ErrorResponse;
 
-/** A background operation (`/1.0/operations/<id>`). */
-export interface Operation<T = Record<string, unknown> | null> {
-  id: string;
-  /** `task`, `websocket` or `token`. */
-  class: string;
-  description: string;
-  created_at: string;
-  updated_at: string;
-  status: string;
-  status_code: number;
-  resources: Record<string, string[]> | null;
-  metadata: T;
-  may_cancel: boolean;
-  /** Empty unless the operation failed. */
-  err: string;
-  /** The cluster member that runs the operation (`none` outside a cluster). */
-  location: string;
-}
-
-/** `GET /1.0`: the server's environment and configuration. */
-export interface Server {
-  api_extensions: string[];
-  api_status: string;
-  api_version: string;
-  auth: 'trusted' | 'untrusted';
-  auth_methods: string[];
-  public: boolean;
-  config: Record<string, unknown>;
-  environment?: ServerEnvironment;
-}
-
-export interface ServerEnvironment {
-  addresses: string[];
-  architectures: string[];
-  certificate: string;
-  certificate_fingerprint: string;
-  driver: string;
-  driver_version: string;
-  kernel: string;
-  kernel_architecture: string;
-  kernel_version: string;
-  project: string;
-  server: string;
-  server_clustered: boolean;
-  server_name: string;
-  server_pid: number;
-  server_version: string;
-  storage: string;
-  storage_version: string;
-  [key: string]: unknown;
-}
-
-/** An instance (container or virtual machine), `GET /1.0/instances/<name>`. */
-export interface Instance {
-  name: string;
-  description: string;
-  type: 'container' | 'virtual-machine';
-  architecture: string;
-  status: string;
-  status_code: number;
-  created_at: string;
-  last_used_at: string;
-  /** The cluster member that holds the instance (`none` outside a cluster). */
-  location: string;
-  project: string;
-  profiles: string[];
-  config: Record<string, string>;
-  devices: Record<string, Record<string, string>>;
-  ephemeral: boolean;
-  stateful: boolean;
-  expanded_config?: Record<string, string>;
-  expanded_devices?: Record<string, Record<string, string>>;
-}
-
-/** `GET /1.0/instances/<name>/state`. */
-export interface InstanceState {
-  status: string;
-  status_code: number;
-  pid: number;
-  processes: number;
-  cpu: { usage: number };
-  memory: { usage: number; usage_peak: number; swap_usage: number; swap_usage_peak: number };
-  disk: Record<string, { usage: number }> | null;
-  network: Record<string, unknown> | null;
-}
-
-/** An image, `GET /1.0/images/<fingerprint>`. */
-export interface Image {
-  fingerprint: string;
-  filename: string;
-  size: number;
-  architecture: string;
-  type: 'container' | 'virtual-machine';
-  public: boolean;
-  auto_update: boolean;
-  cached: boolean;
-  aliases: { name: string; description: string }[];
-  properties: Record<string, string>;
-  created_at: string;
-  expires_at: string;
-  last_used_at: string;
-  uploaded_at: string;
-  profiles: string[];
-}
+/**
+ * The resource types (`Server`, `Instance`, `InstanceState`, `Image`,
+ * `Operation`, request bodies such as `InstancesPost`, ...) are generated
+ * from LXD 5.0's own API description: see `./generated/lxd-types.ts`.
+ */
+export type * from './generated/lxd-types.ts';

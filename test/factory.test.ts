@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Agent } from 'undici';
-import { API, APIConnectionError, findSocket, socketCandidates, unixEndpoint } from '../src/index.ts';
+import { API, findSocket, socketCandidates, unixEndpoint } from '../src/index.ts';
 import { reply, sync, type TestServer, unixServer } from './helpers/server.ts';
 
 describe('API.factory()', () => {

@@ -31,11 +31,12 @@ describe('requests', () => {
   });
 
   test('every verb is a call into request() with its method', async () => {
-    for (const verb of ['get', 'post', 'put', 'patch', 'delete'] as const) {
-      const result = await api[verb]<{ method: string }>('echo');
-      assert.equal(result.metadata.method, verb.toUpperCase());
-      assert.equal(result.request.method, verb.toUpperCase());
-    }
+    type Echo = { method: string };
+    const results = [await api.get<Echo>('echo'), await api.post<Echo>('echo'), await api.put<Echo>('echo'), await api.patch<Echo>('echo'), await api.delete<Echo>('echo')];
+    assert.deepEqual(
+      results.map((result) => [result.request.method, result.metadata.method]),
+      ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((method) => [method, method]),
+    );
     assert.equal((await api.request<{ method: string }>('patch', 'echo')).metadata.method, 'PATCH');
   });
 

@@ -14,7 +14,7 @@ describe('validate()', () => {
       switch (path) {
         case '/1.0/instances/missing':
           return reply(res, 404, failure(404, 'Instance not found'));
-        case '/1.0/instances/busy':
+        case '/1.0/instances/busy/state':
           return reply(res, 500, failure(500, 'Failed to start: the instance is busy'));
         case '/1.0/no-error-text':
           return reply(res, 400, { type: 'error', error: '', error_code: 400, metadata: { err: 'nested reason' } });
@@ -59,11 +59,11 @@ describe('validate()', () => {
   });
 
   test('any other status >= 400 rejects with APIException carrying the server error', async () => {
-    await assert.rejects(api.post('instances/busy', { json: { action: 'start' } }), {
+    await assert.rejects(api.put('instances/busy/state', { json: { action: 'start', timeout: 30 } }), {
       name: 'APIException',
       code: 'ERR_LXD_API',
       status: 500,
-      message: `POST ${api.endpoint}/1.0/instances/busy Failed to start: the instance is busy`,
+      message: `PUT ${api.endpoint}/1.0/instances/busy/state Failed to start: the instance is busy`,
     });
   });
 

@@ -23,7 +23,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export type Handler = (req: IncomingMessage & { body: Buffer }, res: ServerResponse) => void | Promise<void>;
+export type Handler = (req: IncomingMessage & { body: Buffer }, res: ServerResponse) => unknown;
 
 /** A real `node:http` server on a fresh unix socket in a temp folder. */
 export async function unixServer(handler: Handler): Promise<TestServer> {

@@ -26,7 +26,8 @@ import type {
   RouteMetadata,
   RouteQuery,
 } from '../../src/routes.ts';
-import type { API, APIResult, ResultPromise } from './client-contract.ts';
+import type { API } from '../../src/api.ts';
+import type { APIResult, ResultPromise } from '../../src/result.ts';
 import { type Equal, type Expect, expectType } from './helpers.ts';
 
 declare const api: API;
@@ -152,7 +153,7 @@ export type Optionality = [
 ];
 
 // ---------------------------------------------------------------------------
-// The verbs (stand-in of src/api.ts)
+// The verbs of src/api.ts
 
 expectType<ResultPromise<string[]>>()(api.get('instances'));
 expectType<ResultPromise<Instance[]>>()(api.get('instances', { query: { recursion: 1 } }));
