@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { createLogger, describeBytes, dumpJson, redactHeaders, redactUrl } from './debug.ts';
 import { APIConnectionError } from './errors.ts';
 import { APIResult, bodyStart, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
-import { connectionError, defaultClientCertificate, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
+import { checkSocket, connectionError, defaultClientCertificate, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
 import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
 import type { Envelope } from './types.ts';
 
@@ -127,13 +126,7 @@ export class API {
       } catch (error) {
         throw new APIConnectionError((error as Error).message, { endpoint: 'unix socket', code: 'ENOENT', hint: '' });
       }
-      if (!existsSync(socketPath)) {
-        throw new APIConnectionError(`Socket ${socketPath} does not exist`, {
-          endpoint: unixEndpoint(socketPath),
-          code: 'ENOENT',
-          hint: 'is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path',
-        });
-      }
+      checkSocket(socketPath);
       const api = new API(given ?? unixAgent(socketPath), unixEndpoint(socketPath), options);
       api.#owned = given === undefined;
       return api;

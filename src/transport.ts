@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
@@ -27,6 +27,23 @@ export function findSocket(env: NodeJS.ProcessEnv = process.env): string {
   const found = tried.find((path) => existsSync(path));
   if (found) return found;
   throw new Error(`No LXD socket found; tried ${tried.join(', ')}. Is LXD installed and running? Set LXD_DIR or LXD_SOCKET, or pass the socket path to API.factory().`);
+}
+
+/**
+ * Throws at once, as lxdapi does, when the socket is missing ("Socket X does
+ * not exist") or its folder may not be searched by this user.
+ */
+export function checkSocket(socketPath: string): void {
+  try {
+    statSync(socketPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'ENOENT';
+    const fields = { endpoint: unixEndpoint(socketPath), code };
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new APIConnectionError(`Socket ${socketPath} is not accessible`, { ...fields, hint: 'permission denied: is this user in the lxd group?' }, { cause: error });
+    }
+    throw new APIConnectionError(`Socket ${socketPath} does not exist`, { ...fields, hint: 'is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path' }, { cause: error });
+  }
 }
 
 /**

@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { API, APIConnectionError, APIException } from '../src/index.ts';
+import { type FaultServer, faultServer } from './helpers/faults.ts';
+
+const here = import.meta.dirname;
+
+describe('a server that breaks, over a unix socket', () => {
+  let server: FaultServer;
+  let api: API;
+  let at: (path: string) => string;
+  before(async () => {
+    server = await faultServer();
+    api = API.factory(server.socketPath);
+    at = (path) => `GET ${api.endpoint}/1.0/${path}`;
+  });
+  after(async () => {
+    await api.close();
+    await server.close();
+  });
+
+  test('invalid JSON: APIException quoting the parser and the body', async () => {
+    const error = await api.get('invalid-json').catch((e: unknown) => e);
+    assert.ok(error instanceof APIException);
+    assert.equal(error.status, 200);
+    assert.equal(error.message, `${at('invalid-json')} invalid JSON in the response (Expected property name or '}' in JSON at position 27): {"type":"sync","metadata":{`);
+    assert.ok(error.cause instanceof SyntaxError);
+    assert.deepEqual(error.result.body, Buffer.from('{"type":"sync","metadata":{'));
+  });
+
+  test('a body shorter than its Content-Length: APIConnectionError', async () => {
+    await assert.rejects(api.get('short-body'), {
+      name: 'APIConnectionError',
+      code: 'UND_ERR_SOCKET',
+      message: `${at('short-body')} failed: other side closed (socket ${server.socketPath} closed the connection before the response was complete)`,
+    });
+  });
+
+  test('a connection dropped mid-body: APIConnectionError', async () => {
+    await assert.rejects(api.get('reset-mid-body'), { name: 'APIConnectionError', code: 'UND_ERR_SOCKET' });
+  });
+
+  test('a server that never answers, or stalls the body: the timeout option ends it', async () => {
+    for (const path of ['never-answers', 'stalled-body']) {
+      const error = await api.get(path, { timeout: 300 }).catch((e: unknown) => e);
+      assert.ok(error instanceof APIConnectionError);
+      assert.equal(error.code, 'ERR_LXD_TIMEOUT');
+      assert.equal(error.endpoint, api.endpoint);
+      assert.equal(error.message, `${at(path)} failed: timed out after 300 ms (no complete answer before the timeout option expired)`);
+    }
+    const withDefault = API.factory(server.socketPath, { timeout: 200 });
+    await assert.rejects(withDefault.get('never-answers'), { code: 'ERR_LXD_TIMEOUT' });
+    await withDefault.close();
+  });
+
+  test("a proxy's HTML 502: APIException with the start of the page", async () => {
+    await assert.rejects(api.get('proxy-502'), {
+      name: 'APIException',
+      status: 502,
+      message: `${at('proxy-502')} <html> <head><title>502 Bad Gateway</title></head> <body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>`,
+    });
+  });
+
+  test('an empty body, null, or JSON that is no LXD envelope: APIException saying so', async () => {
+    await assert.rejects(api.get('empty-200'), { name: 'APIException', message: `${at('empty-200')} empty response body where an LXD JSON envelope was expected` });
+    await assert.rejects(api.get('null-200'), { name: 'APIException', message: `${at('null-200')} the response is not an LXD envelope (no type sync, async or error): null` });
+    await assert.rejects(api.get('not-envelope'), {
+      name: 'APIException',
+      message: `${at('not-envelope')} the response is not an LXD envelope (no type sync, async or error): {"hello":"world"}`,
+    });
+  });
+
+  test('a 202 without an operation: APIException, and wait() has nothing to wait for', async () => {
+    await assert.rejects(api.get('async-without-operation'), { name: 'APIException', status: 202, message: `${at('async-without-operation')} async response without an operation URL` });
+    const plain = await api.get('ok');
+    await assert.rejects(plain.wait(), { name: 'Error', message: `${at('ok')} returned a sync response with no operation to wait for` });
+  });
+
+  test('50 MB of JSON is parsed; maxResponseBytes caps what is buffered', async () => {
+    const big = await api.get<unknown[]>('big-json');
+    assert.equal(big.metadata.length, 25764);
+    const capped = API.factory(server.socketPath, { maxResponseBytes: 1024 * 1024 });
+    await assert.rejects(capped.get('big-json'), {
+      name: 'APIException',
+      message: `GET ${capped.endpoint}/1.0/big-json response larger than maxResponseBytes (1048576 bytes); use stream: true for large downloads`,
+    });
+    assert.equal((await capped.get<{ ok: boolean }>('ok')).metadata.ok, true);
+    await capped.close();
+  });
+
+  test('metadata nested 100,000 levels deep: validated without a stack overflow', async () => {
+    await assert.rejects(api.get('deep-json'), { name: 'APIException', message: `${at('deep-json')} failed at the bottom` });
+  });
+
+  test('an aborted request rejects with the signal reason, as fetch does', async () => {
+    const controller = new AbortController();
+    const pending = api.get('never-answers', { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(pending, { name: 'AbortError' });
+    const reason = new Error('stop now');
+    await assert.rejects(api.get('ok', { signal: AbortSignal.abort(reason) }), reason);
+  });
+});
+
+describe('bad arguments: a TypeError before any traffic', () => {
+  let server: FaultServer;
+  let api: API;
+  before(async () => {
+    server = await faultServer();
+    api = API.factory(server.socketPath);
+  });
+  after(async () => {
+    await api.close();
+    await server.close();
+  });
+
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  const cases: Array<[string, () => Promise<unknown>, string]> = [
+    ['json that is not serialisable', () => api.post('ok', { json: { n: 1n } }), 'the json option is not serialisable as JSON: Do not know how to serialize a BigInt'],
+    ['circular json', () => api.post('ok', { json: circular }), /^the json option is not serialisable as JSON: Converting circular structure to JSON/.source],
+    ['both json and body', () => api.post('ok', { json: {}, body: 'x' }), 'pass either json or body, not both'],
+    ['an unknown method', () => api.request('BREW', 'ok'), 'unknown HTTP method BREW; use one of GET, HEAD, POST, PUT, PATCH, DELETE'],
+    ['a relative url with ..', () => api.get('instances/../../etc/passwd'), "instances/../../etc/passwd: '.' and '..' segments are not allowed in a url"],
+    ['an encoded ..', () => api.get('/1.0/%2e%2e/x'), "/1.0/%2e%2e/x: '.' and '..' segments are not allowed in a url"],
+    ['a full URL to another host', () => api.get('https://evil.example/1.0?secret=s3cr3t'), `https://evil.example/1.0?secret=<redacted> is not on this API's endpoint ${'http+unix://'}`],
+    ['an object as a query value', () => api.get('ok', { query: { filter: { name: 'x' } as unknown as string } }), 'query parameter filter must be a string, number or boolean, got object'],
+    ['null as a query value', () => api.get('ok', { query: { filter: null as unknown as string } }), 'query parameter filter must be a string, number or boolean, got null'],
+    ['a body of the wrong type', () => api.post('ok', { body: 42 as unknown as string }), 'the body option must be a string, Uint8Array, Readable or AsyncIterable'],
+  ];
+  for (const [name, call, message] of cases) {
+    test(name, async () => {
+      const error = await call().catch((e: unknown) => e);
+      assert.ok(error instanceof TypeError, `${name}: ${String(error)}`);
+      if (message.startsWith('^')) assert.match(error.message, new RegExp(message));
+      else assert.ok(error.message.startsWith(message), error.message);
+      assert.equal(server.open(), 0);
+    });
+  }
+});
+
+describe('sockets that cannot be used', () => {
+  test('a socket removed after factory(): ENOENT with a hint', async () => {
+    const server = await faultServer();
+    const api = API.factory(server.socketPath);
+    await server.close();
+    await assert.rejects(api.get('ok'), {
+      name: 'APIConnectionError',
+      code: 'ENOENT',
+      message: `GET ${api.endpoint}/1.0/ok failed: connect ENOENT ${server.socketPath} (socket ${server.socketPath} does not exist: is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path)`,
+    });
+    await api.close();
+  });
+
+  test('a socket nobody listens on: ECONNREFUSED with a hint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lxdapi-refused-'));
+    const path = join(dir, 'unix.socket');
+    // A bound socket that never listens leaves the file behind, as a crashed daemon does.
+    execFileSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(path)})`]);
+    const api = API.factory(path);
+    try {
+      await assert.rejects(api.get('ok'), {
+        name: 'APIConnectionError',
+        code: 'ECONNREFUSED',
+        message: `GET ${api.endpoint}/1.0/ok failed: connect ECONNREFUSED ${path} (nothing listens on socket ${path}: is LXD running?)`,
+      });
+    } finally {
+      await api.close();
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test('a socket this user may not open: EACCES, asking about the lxd group', { skip: process.getuid?.() !== 0 && 'needs root to run a child as nobody' }, async () => {
+    const server = await faultServer();
+    chmodSync(join(server.socketPath, '..'), 0o755);
+    chmodSync(server.socketPath, 0o600);
+    try {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'connect.ts'), server.socketPath], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        cwd: join(here, '..'),
+        timeout: 20_000,
+      });
+      assert.equal(child.stderr, '');
+      assert.deepEqual(JSON.parse(child.stdout), {
+        name: 'APIConnectionError',
+        code: 'EACCES',
+        message: `GET ${API.factory(server.socketPath).endpoint}/1.0/ok failed: connect EACCES ${server.socketPath} (permission denied on socket ${server.socketPath}: is this user in the lxd group?)`,
+      });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+test('a child process that meets every fault exits by itself: no live socket, timer or unhandled rejection', () => {
+  const started = Date.now();
+  const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'all-faults.ts')], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(child.signal, null, `killed after ${Date.now() - started} ms: ${child.stderr}`);
+  assert.equal(child.stderr, '');
+  assert.equal(child.status, 0);
+  const lines = child.stdout.trim().split('\n');
+  assert.deepEqual(lines, [
+    'invalid-json APIException',
+    'short-body APIConnectionError UND_ERR_SOCKET',
+    'reset-mid-body APIConnectionError UND_ERR_SOCKET',
+    'never-answers APIConnectionError ERR_LXD_TIMEOUT',
+    'stalled-body APIConnectionError ERR_LXD_TIMEOUT',
+    'proxy-502 APIException',
+    'empty-200 APIException',
+    'null-200 APIException',
+    'not-envelope APIException',
+    'big-json ok',
+    'deep-json APIException',
+    'async-without-operation APIException',
+    'ok ok',
+    'aborted AbortError',
+  ]);
+});
+
+test('a socket in a folder this user may not search: factory() says permission denied, not missing', { skip: process.getuid?.() !== 0 && 'needs root to run a child as nobody' }, async () => {
+  const server = await faultServer();
+  chmodSync(join(server.socketPath, '..'), 0o700);
+  try {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'connect.ts'), server.socketPath], {
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+      cwd: join(here, '..'),
+      timeout: 20_000,
+    });
+    assert.equal(child.stderr, '');
+    assert.deepEqual(JSON.parse(child.stdout), {
+      name: 'APIConnectionError',
+      code: 'EACCES',
+      message: `Socket ${server.socketPath} is not accessible (permission denied: is this user in the lxd group?)`,
+    });
+  } finally {
+    await server.close();
+  }
+});
