@@ -290,7 +290,7 @@ export class API {
     }
     const queryAt = rest.indexOf('?');
     let path = queryAt === -1 ? rest : rest.slice(0, queryAt);
-    if (!path.startsWith('/')) path = `/${this.defaultVersion}/${path}`;
+    if (!path.startsWith('/')) path = path === '' ? `/${this.defaultVersion}` : `/${this.defaultVersion}/${path}`;
     if (path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment))) {
       throw new TypeError(`${redactUrl(url)}: '.' and '..' segments are not allowed in a url`);
     }

@@ -26,7 +26,7 @@ describe('API.factory()', () => {
       assert.equal(api.socketPath, server.socketPath);
       const result = await api.get('');
       assert.deepEqual(result.metadata, { api_version: '1.0' });
-      assert.equal(server.seen.at(-1)?.url, '/1.0/');
+      assert.equal(server.seen.at(-1)?.url, '/1.0');
     } finally {
       await api.close();
     }
