@@ -110,6 +110,7 @@ export class API {
   readonly socketPath: string | undefined;
   #owned = false;
   #pinned: string | undefined;
+  #clientCert = false;
 
   /**
    * Connects to LXD: no endpoint finds the local socket, a path names one,
@@ -148,6 +149,7 @@ export class API {
       options,
     );
     api.#owned = true;
+    api.#clientCert = (options.cert ?? fallback?.cert) !== undefined;
     if (options.serverCert !== undefined) api.#pinned = fingerprint(options.serverCert);
     return api;
   }
@@ -235,7 +237,7 @@ export class API {
 
     const deadline = options.timeout ?? (options.serverTimeout === undefined ? this.timeout : undefined);
     const abort = linkAbort(options.signal, deadline);
-    const fail = (error: unknown): never => {
+    const fail = (answered: boolean) => (error: unknown): never => {
       if (options.signal?.aborted) throw options.signal.reason;
       throw connectionError(abort.timedOut ? Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }) : error, {
         method: verb,
@@ -243,6 +245,8 @@ export class API {
         endpoint: this.endpoint,
         socketPath: this.socketPath,
         pinned: this.#pinned,
+        clientCert: this.#clientCert,
+        answered,
         tls: this.endpoint.startsWith('https:'),
       });
     };
@@ -260,7 +264,7 @@ export class API {
           signal: abort.signal,
           ...longPollTimeouts(options.serverTimeout),
         })
-        .catch(fail);
+        .catch(fail(false));
       const responseRecord = { status: response.statusCode, headers: response.headers };
       const contentType = String(response.headers['content-type'] ?? '');
       const json = /\bjson\b/i.test(contentType);
@@ -268,7 +272,7 @@ export class API {
         abort.keepUntil(response.body);
         fields = { request, response: responseRecord, stream: response.body };
       } else {
-        const bytes = await readBody(response.body, this.maxResponseBytes).catch(fail);
+        const bytes = await readBody(response.body, this.maxResponseBytes).catch(fail(true));
         fields = parse(request, responseRecord, verb, contentType, json, bytes, this.maxResponseBytes);
       }
     } finally {

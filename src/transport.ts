@@ -131,6 +131,10 @@ export interface FailureContext {
   socketPath?: string | undefined;
   pinned?: string | undefined;
   tls: boolean;
+  /** Whether a client certificate was configured. */
+  clientCert?: boolean;
+  /** Whether the response headers had arrived. */
+  answered?: boolean;
 }
 
 /** Turns a transport failure into an `APIConnectionError` that says what to check. */
@@ -167,6 +171,10 @@ function hintFor(code: string, context: FailureContext): string {
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return `${where} accepted the request but sent no response headers in time`;
   if (code === 'UND_ERR_BODY_TIMEOUT') return `${where} stopped sending the response body`;
   if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'the response body was shorter than its Content-Length';
+  if ((code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') && context.tls && !context.clientCert && !context.answered) {
+    // TLS 1.3 servers reject a missing client certificate after the handshake, so the client often sees only a close.
+    return `${where} closed the connection before answering, and no client certificate was given: pass cert and key, trusted on the server (lxc config trust add)`;
+  }
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') return `${where} closed the connection before the response was complete`;
   if (code === 'CERT_HAS_EXPIRED') return "the server's certificate has expired";
   if (code === 'CERT_NOT_YET_VALID') return "the server's certificate is not valid yet: check both clocks";
