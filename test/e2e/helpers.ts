@@ -1,0 +1,230 @@
+// Shared pieces of the end-to-end suites: they run against a real LXD (the
+// sandbox of scripts/lxd-sandbox.sh, or any LXD described by the same
+// LXD_TEST_* exports) and prove things through the library only. The `lxc`
+// command line is never used to decide an assertion.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { API, APIException, APINotFoundException, type Operation } from '../../src/index.ts';
+
+/** The LXD_TEST_* exports of `scripts/lxd-sandbox.sh up` (or `scripts/lxd-existing.sh`). */
+export interface LxdTestEnv {
+  dir: string;
+  socket: string;
+  url: string;
+  serverCert: string;
+  clientCert: string;
+  clientKey: string;
+  untrustedCert: string;
+  untrustedKey: string;
+  image: string;
+  imageTarball: string;
+  noinitTarball: string;
+  trustPassword: string;
+}
+
+function readEnv(): LxdTestEnv | string {
+  const env = process.env;
+  if (!env.LXD_TEST_SOCKET) return 'no LXD: LXD_TEST_SOCKET is not set (run `scripts/lxd-sandbox.sh up`, then `npm test`)';
+  if (!existsSync(env.LXD_TEST_SOCKET)) return `no LXD: ${env.LXD_TEST_SOCKET} does not exist`;
+  const names = [
+    'LXD_TEST_DIR',
+    'LXD_TEST_URL',
+    'LXD_TEST_SERVER_CERT',
+    'LXD_TEST_CLIENT_CERT',
+    'LXD_TEST_CLIENT_KEY',
+    'LXD_TEST_UNTRUSTED_CERT',
+    'LXD_TEST_UNTRUSTED_KEY',
+    'LXD_TEST_IMAGE',
+    'LXD_TEST_IMAGE_TARBALL',
+    'LXD_TEST_NOINIT_TARBALL',
+    'LXD_TEST_TRUST_PASSWORD',
+  ];
+  const missing = names.filter((name) => !env[name]);
+  // LXD_E2E=required (CI) makes a half-configured environment a failure, not a skip.
+  if (missing.length > 0 && env.LXD_E2E === 'required') throw new Error(`LXD_E2E=required but ${missing.join(', ')} not set`);
+  if (missing.length > 0) return `no LXD: ${missing.join(', ')} not set`;
+  const get = (name: string) => env[name] as string;
+  return {
+    dir: get('LXD_TEST_DIR'),
+    socket: env.LXD_TEST_SOCKET,
+    url: get('LXD_TEST_URL'),
+    serverCert: get('LXD_TEST_SERVER_CERT'),
+    clientCert: get('LXD_TEST_CLIENT_CERT'),
+    clientKey: get('LXD_TEST_CLIENT_KEY'),
+    untrustedCert: get('LXD_TEST_UNTRUSTED_CERT'),
+    untrustedKey: get('LXD_TEST_UNTRUSTED_KEY'),
+    image: get('LXD_TEST_IMAGE'),
+    imageTarball: get('LXD_TEST_IMAGE_TARBALL'),
+    noinitTarball: get('LXD_TEST_NOINIT_TARBALL'),
+    trustPassword: get('LXD_TEST_TRUST_PASSWORD'),
+  };
+}
+
+const found = readEnv();
+/** The environment, when an LXD is there (check `skip` first). */
+export const lxd = (typeof found === 'string' ? undefined : found) as LxdTestEnv;
+/** `{ skip: 'no LXD: ...' }` for `describe()` when no LXD is there, else `{}`. */
+export const skip: { skip?: string } = typeof found === 'string' ? { skip: found } : {};
+
+/** `<prefix>-<8 hex>`: every object a suite creates is its own, whatever else runs on the daemon. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A client of the test daemon's unix socket. */
+export function unixApi(project?: string): API {
+  return API.factory(lxd.socket, project === undefined ? {} : { project });
+}
+
+/** The PEM files of the TLS exports. */
+export function tlsFiles() {
+  return {
+    serverCert: readFileSync(lxd.serverCert),
+    cert: readFileSync(lxd.clientCert),
+    key: readFileSync(lxd.clientKey),
+    untrustedCert: readFileSync(lxd.untrustedCert),
+    untrustedKey: readFileSync(lxd.untrustedKey),
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Stops (forcibly) and deletes an instance, if it exists. LXD answers
+ * `Instance is busy running a "stop" operation` for a moment after a failed
+ * start, so a busy instance is retried for a few seconds.
+ */
+export async function removeInstance(api: API, name: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const state = await api.get<{ status_code: number }>(`instances/${name}/state`);
+      if (state.metadata.status_code !== 102) await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true } }).wait();
+      await api.delete(`instances/${name}`).wait();
+      return;
+    } catch (error) {
+      if (error instanceof APINotFoundException) return;
+      if (!(error instanceof APIException) || attempt >= 40) throw error;
+      await sleep(250);
+    }
+  }
+}
+
+/** Deletes an image (by fingerprint) if it exists. */
+export async function removeImage(api: API, fingerprint: string): Promise<void> {
+  try {
+    await api.delete(`images/${fingerprint}`).wait();
+  } catch (error) {
+    if (!(error instanceof APINotFoundException)) throw error;
+  }
+}
+
+/**
+ * A copy of a unified image tarball whose metadata.yaml carries `tag` in its
+ * description, so that its fingerprint is new: uploading it never collides
+ * with the sandbox's images or another run's. Returns the path; `cleanup()`
+ * removes it.
+ */
+export function taggedTarball(source: string, tag: string): { path: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'lxdapi-e2e-image-'));
+  try {
+    const tree = join(dir, 'tree');
+    execFileSync('mkdir', ['-p', tree]);
+    execFileSync('tar', ['-xzf', source, '-C', tree, '--numeric-owner']);
+    const metadata = join(tree, 'metadata.yaml');
+    const text = readFileSync(metadata, 'utf8');
+    assert.match(text, /^ {2}description: /m, `${source}: no properties.description in metadata.yaml`);
+    writeFileSync(metadata, text.replace(/^( {2}description: ).*$/m, `$1lxdapi e2e ${tag}`));
+    const path = join(dir, 'image.tar.gz');
+    execFileSync('tar', ['-czf', path, '-C', tree, '--numeric-owner', 'metadata.yaml', 'rootfs']);
+    return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** The output of an exec operation: its `return` and the paths of its recorded logs. */
+export interface ExecMetadata {
+  return: number;
+  output: Record<string, string>;
+}
+
+/**
+ * The main flow of an instance, through `api` (unix socket or HTTPS): create
+ * from the test image, start, exec with recorded output read back, file push
+ * and pull (binary), snapshot, stop, delete.
+ */
+export async function instanceLifecycle(api: API, name: string): Promise<void> {
+  try {
+    const created = await api.post('instances', { json: { name, source: { type: 'image', alias: lxd.image } } });
+    assert.equal(created.status, 202);
+    assert.match(created.operation ?? '', /^\/1\.0\/operations\/[0-9a-f-]{36}$/);
+    const createdOp = await created.wait();
+    assert.equal(createdOp.metadata.status_code, 200);
+    assert.deepEqual(createdOp.metadata.resources?.instances, [`/1.0/instances/${name}`]);
+
+    const started = await api.put(`instances/${name}/state`, { json: { action: 'start' } }).wait();
+    assert.equal(started.metadata.status, 'Success');
+    const state = await api.get<{ status: string; status_code: number }>(`instances/${name}/state`);
+    assert.equal(state.metadata.status, 'Running');
+
+    // exec with record-output: the operation's metadata names the log files, read back raw.
+    const exec = await api
+      .post(`instances/${name}/exec`, {
+        json: { command: ['sh', '-c', 'printf "out:%s\\n" "$(hostname)"; echo err >&2; exit 3'], 'record-output': true, 'wait-for-websocket': false, interactive: false },
+      })
+      .wait();
+    const execMetadata = (exec.metadata as Operation & { metadata: ExecMetadata }).metadata;
+    assert.equal(execMetadata.return, 3);
+    assert.match(execMetadata.output['1'] ?? '', new RegExp(`^/1\\.0/instances/${name}/logs/exec_[0-9a-f-]{36}\\.stdout$`));
+    const stdout = await api.get(execMetadata.output['1'] as string);
+    assert.equal(stdout.data, undefined, 'a log is a raw body, not an envelope');
+    assert.equal(stdout.response.headers['content-type'], 'application/octet-stream');
+    assert.equal(Buffer.from(stdout.body ?? []).toString('utf8'), `out:${name}\n`);
+    const stderr = await api.get(execMetadata.output['2'] as string);
+    assert.equal(Buffer.from(stderr.body ?? []).toString('utf8'), 'err\n');
+
+    // file push and pull: raw bodies both ways, every byte value.
+    const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(64 * 1024)]);
+    const pushed = await api.post(`instances/${name}/files`, {
+      query: { path: '/root/blob.bin' },
+      body: bytes,
+      headers: { 'X-LXD-uid': '1000', 'X-LXD-gid': '1001', 'X-LXD-mode': '0640', 'X-LXD-type': 'file' },
+    });
+    assert.equal(pushed.status, 200);
+    const pulled = await api.get(`instances/${name}/files`, { query: { path: '/root/blob.bin' } });
+    assert.ok(Buffer.from(pulled.body ?? []).equals(bytes), 'pulled bytes equal pushed bytes');
+    assert.equal(pulled.response.headers['x-lxd-type'], 'file');
+    assert.equal(pulled.response.headers['x-lxd-uid'], '1000');
+    assert.equal(pulled.response.headers['x-lxd-gid'], '1001');
+    assert.equal(pulled.response.headers['x-lxd-mode'], '0640');
+    // a directory answers with a JSON listing instead.
+    const listing = await api.get<string[]>(`instances/${name}/files`, { query: { path: '/root' } });
+    assert.deepEqual(listing.metadata, ['blob.bin']);
+    assert.equal(listing.response.headers['x-lxd-type'], 'directory');
+
+    const snapshot = await api.post(`instances/${name}/snapshots`, { json: { name: 'snap0' } }).wait();
+    assert.equal(snapshot.metadata.status_code, 200);
+    const snapshots = await api.get<string[]>(`instances/${name}/snapshots`);
+    assert.deepEqual(snapshots.metadata, [`/1.0/instances/${name}/snapshots/snap0`]);
+
+    const stopped = await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true } }).wait();
+    assert.equal(stopped.metadata.status_code, 200);
+    assert.equal((await api.get<{ status: string }>(`instances/${name}/state`)).metadata.status, 'Stopped');
+
+    const deleted = await api.delete(`instances/${name}`).wait();
+    assert.equal(deleted.metadata.status_code, 200);
+    await assert.rejects(api.get(`instances/${name}`), APINotFoundException);
+  } finally {
+    await removeInstance(api, name);
+  }
+}
+
+/** `text` as a literal inside a RegExp. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

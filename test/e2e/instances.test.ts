@@ -1,0 +1,82 @@
+// End to end over the unix socket: an instance's life, a start that fails
+// inside its operation, and wait() with a timeout shorter than the operation.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { type API, APIException } from '../../src/index.ts';
+import { escapeRegExp as re, instanceLifecycle, lxd, removeImage, removeInstance, skip, taggedTarball, uniqueName, unixApi } from './helpers.ts';
+
+describe('instances over the unix socket', skip, () => {
+  let api: API;
+  before(() => {
+    api = unixApi();
+  });
+  after(() => api?.close());
+
+  test('create, start, exec with recorded output, push and pull, snapshot, stop, delete', async () => {
+    await instanceLifecycle(api, uniqueName('e2e-inst'));
+  });
+
+  test('wait({ timeout: 1 }) on a longer operation answers 200 with the operation still running (103)', async () => {
+    const name = uniqueName('e2e-inst');
+    try {
+      await api.post('instances', { json: { name, source: { type: 'image', alias: lxd.image } } }).wait();
+      await api.put(`instances/${name}/state`, { json: { action: 'start' } }).wait();
+      const exec = await api.post(`instances/${name}/exec`, {
+        json: { command: ['sleep', '3'], 'record-output': true, 'wait-for-websocket': false, interactive: false },
+      });
+      assert.equal(exec.status, 202);
+      const started = Date.now();
+      const first = await exec.wait({ timeout: 1 });
+      const elapsed = Date.now() - started;
+      assert.equal(first.status, 200);
+      assert.equal(first.metadata.status_code, 103);
+      assert.equal(first.metadata.status, 'Running');
+      assert.ok(elapsed >= 900 && elapsed < 2900, `the server held the wait for about a second, not ${elapsed} ms`);
+      assert.match(first.request.url, /\/wait\?timeout=1$/);
+      const second = await exec.wait({ timeout: 10 });
+      assert.equal(second.status, 200);
+      assert.equal(second.metadata.status_code, 200);
+      assert.equal((second.metadata.metadata as { return?: number }).return, 0);
+    } finally {
+      await removeInstance(api, name);
+    }
+  });
+
+  test('a start that fails rejects in wait(), with the operation error of LXD', async () => {
+    const tag = uniqueName('e2e-inst-noinit');
+    const tarball = taggedTarball(lxd.noinitTarball, tag);
+    const name = uniqueName('e2e-inst-noinit');
+    let fingerprint = '';
+    try {
+      fingerprint = createHash('sha256').update(readFileSync(tarball.path)).digest('hex');
+      const uploaded = await api.post('images', { body: createReadStream(tarball.path) }).wait();
+      assert.equal((uploaded.metadata.metadata as { fingerprint?: string }).fingerprint, fingerprint);
+      await api.post('instances', { json: { name, source: { type: 'image', fingerprint } } }).wait();
+
+      const start = await api.put(`instances/${name}/state`, { json: { action: 'start' } });
+      assert.equal(start.status, 202, 'the start itself is accepted');
+      const operation = start.operation as string;
+      const error = await start.wait().then(
+        () => assert.fail('the start succeeded'),
+        (reason: unknown) => reason,
+      );
+      assert.ok(error instanceof APIException, `an APIException, not ${String(error)}`);
+      assert.equal(error.status, 200, 'the wait itself succeeded; the operation failed');
+      const op = error.result.metadata as { status_code: number; status: string; err: string };
+      assert.equal(op.status_code, 400);
+      assert.equal(op.status, 'Failure');
+      const message = new RegExp(
+        `^GET ${re(api.endpoint)}${re(operation)}/wait\\?timeout=30 ` +
+          `Failed to run: \\S*/lxd forkstart ${re(name)} ${re(lxd.dir)}/containers ${re(lxd.dir)}/logs/${re(name)}/lxc\\.conf: exit status 1$`,
+      );
+      assert.match(error.message, message);
+      assert.equal(error.message, `GET ${api.endpoint}${operation}/wait?timeout=30 ${op.err}`);
+    } finally {
+      await removeInstance(api, name);
+      if (fingerprint) await removeImage(api, fingerprint);
+      tarball.cleanup();
+    }
+  });
+});
