@@ -1,11 +1,14 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { createLogger, describeBytes, dumpJson, redactHeaders, redactUrl } from './debug.ts';
+import { createLogger, describeBytes, dumpJson, type Logger, redactHeaders, redactUrl } from './debug.ts';
 import { APIConnectionError } from './errors.ts';
 import { APIResult, bodyStart, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
 import { checkSocket, connectionError, defaultClientCertificate, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
 import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
 import type { Envelope } from './types.ts';
+import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';
+import { type ExecOptions, type ExecSession, exec } from './exec.ts';
+import { openWebSocket, type WebSocketOptions } from './websocket.ts';
 
 export const VERSION = '0.1.0';
 
@@ -105,7 +108,8 @@ export class API {
   readonly timeout: number | undefined;
   readonly maxResponseBytes: number;
   readonly userAgent: string;
-  readonly log: ReturnType<typeof createLogger>;
+  /** The `lxd` debug logger: every transaction goes through it when enabled. */
+  readonly log: Logger;
   /** The socket path, for a unix endpoint. */
   readonly socketPath: string | undefined;
   #owned = false;
@@ -177,6 +181,21 @@ export class API {
   /** Releases the connections of the dispatcher `factory()` built. An injected dispatcher is left to its owner. */
   async close(): Promise<void> {
     if (this.#owned) await this.dispatcher.close();
+  }
+
+  /** Subscribes to `/1.0/events`; resolves once the subscription is open (see `EventStream`). */
+  events<T extends EventType = EventType>(options?: EventsOptions<T>): Promise<EventStream<EventOf<T>>> {
+    return openEvents(this, options);
+  }
+
+  /** Opens a websocket (an operation's `/1.0/operations/<id>/websocket?secret=...`) on this API's transport; resolves once open. */
+  websocket(url: string, options?: WebSocketOptions): ReturnType<typeof openWebSocket> {
+    return openWebSocket(this, url, options);
+  }
+
+  /** Runs a command with `wait-for-websocket` and connects its stdin, stdout, stderr and control websockets. */
+  exec(instance: string, command: string[], options?: ExecOptions): Promise<ExecSession> {
+    return exec(this, instance, command, options);
   }
 
   get<T = never, U extends string = string, const Q extends QueryFor<'GET', U> = NoQuery>(

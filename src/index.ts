@@ -1,6 +1,6 @@
 export { API, type APIOptions, type Metadata, type RequestOptions, VERSION } from './api.ts';
 export type { MatchRoute, Method, Query, QueryFor, QueryValue, RouteBody, RouteMetadata, RouteQuery } from './routes.ts';
-export { REDACTED } from './debug.ts';
+export { type Logger, REDACTED } from './debug.ts';
 export { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
 export { APIResult, type RequestRecord, type ResponseRecord, type ResultPromise, type WaitOptions } from './result.ts';
 export { findSocket, socketCandidates, unixEndpoint } from './transport.ts';
@@ -17,3 +17,31 @@ export {
   StatusCode,
   type SyncResponse,
 } from './types.ts';
+export {
+  type EventOf,
+  type EventsOptions,
+  EventStream,
+  type EventStreamEnd,
+  type EventType,
+  type LifecycleAction,
+  type LifecycleEvent,
+  type LifecycleEventMetadata,
+  type LoggingEvent,
+  type LoggingEventMetadata,
+  type LXDEvent,
+  openEvents,
+  type OperationEvent,
+} from './events.ts';
+export { connectExec, type ExecOptions, type ExecSession } from './exec.ts';
+export {
+  type CancelOptions,
+  cancelOperation,
+  latestOperation,
+  OperationGoneError,
+  OperationNotCancellableError,
+  operationProgress,
+  OperationTimeoutError,
+  type WaitUntilDoneOptions,
+  waitUntilDone,
+} from './operations.ts';
+export { openWebSocket, type WebSocketOptions, websocketUrl } from './websocket.ts';

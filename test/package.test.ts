@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+
+test('the packed tarball passes publint and attw, and a new project can import, require and type-check it', async () => {
+  const { stdout } = await promisify(execFile)('bash', [join(import.meta.dirname, '..', 'scripts', 'check-package.sh')], {
+    encoding: 'utf8',
+    timeout: 180_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const lines = stdout.split('\n');
+  assert.ok(lines.includes('All good!'), stdout);
+  assert.ok(lines.includes('import: ok'), stdout);
+  assert.ok(lines.includes('require: ok 0.1.0'), stdout);
+  assert.ok(lines.includes('types: ok'), stdout);
+});
