@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { API } from './api.ts';
 import { describeBytes, dumpJson, redactUrl } from './debug.ts';
 import { APIException, APINotFoundException } from './errors.ts';
+import { type CancelOptions, cancelOperation, type WaitUntilDoneOptions, waitUntilDone } from './operations.ts';
 import type { Envelope, Operation } from './types.ts';
 
 /** What was sent, as `APIResult.request` keeps it (headers redacted). */
@@ -152,6 +153,16 @@ export class APIResult<T = unknown> {
       serverTimeout: timeout,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+  }
+
+  /** Long-polls `/wait` until the operation is done, within one overall deadline (see `waitUntilDone()` in operations.ts). */
+  waitUntilDone(options?: WaitUntilDoneOptions): Promise<APIResult<Operation>> {
+    return waitUntilDone(this, options);
+  }
+
+  /** Cancels the operation (`DELETE`) when its latest known state says `may_cancel`; rejects without sending otherwise. */
+  cancel(options?: CancelOptions): Promise<APIResult> {
+    return cancelOperation(this, options);
   }
 
   #message(error: string): string {

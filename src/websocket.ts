@@ -1,0 +1,175 @@
+import type { Dispatcher } from 'undici';
+import { WebSocket } from 'undici';
+import type { API } from './api.ts';
+import { redactUrl } from './debug.ts';
+import { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
+import { APIResult } from './result.ts';
+import { connectionError } from './transport.ts';
+
+/** Options of `api.websocket()`. */
+export interface WebSocketOptions {
+  /** Aborts the handshake; the promise rejects with the signal's reason. Once open, the socket is closed. */
+  signal?: AbortSignal;
+  /** Milliseconds the handshake may take. @default the API's `timeout` option, else none */
+  timeout?: number;
+  protocols?: string | string[];
+  headers?: Record<string, string>;
+  /**
+   * Called with the socket as soon as it is created, before it opens: listeners
+   * added here see every message, even one that arrives with the handshake.
+   */
+  attach?: (socket: WebSocket) => void;
+}
+
+/**
+ * The websocket URL of an API path: `ws://lxd/<path>` for a unix socket (the
+ * API's dispatcher carries the socket path), `wss://host:port/<path>` for a
+ * TLS remote. Relative paths resolve as in `api.formatUrl()`, and the API's
+ * `project` is added the same way.
+ */
+export function websocketUrl(api: API, url: string): string {
+  const path = api.formatUrl(url).slice(api.endpoint.length);
+  if (api.socketPath !== undefined) return `ws://lxd${path}`;
+  return api.endpoint.replace(/^http/, 'ws') + path;
+}
+
+interface Handshake {
+  status?: number;
+  statusText?: string;
+  headers?: Record<string, string | string[] | undefined>;
+  body: Buffer[];
+  error?: Error;
+}
+
+/**
+ * Opens a websocket on the API's own transport (its unix socket, or TLS with
+ * its certificates and pin) and resolves once it is open. undici's WebSocket
+ * drops why a handshake failed, so the dispatcher is composed with an
+ * interceptor that records the upgrade response or the connection error:
+ * an HTTP refusal rejects with `APIException` (`APINotFoundException` on
+ * 404) carrying the status and LXD's error text, a transport failure with
+ * `APIConnectionError` and the same hints as requests. URLs in messages have
+ * their `secret=` redacted.
+ */
+export function openWebSocket(api: API, url: string, options: WebSocketOptions = {}): Promise<WebSocket> {
+  const target = websocketUrl(api, url);
+  const record: Handshake = { body: [] };
+  const dispatcher = observe(api.dispatcher, record);
+  const log = api.log;
+  if (log.enabled) log('WEBSOCKET %s', redactUrl(target));
+  return new Promise<WebSocket>((resolve, reject) => {
+    const { signal } = options;
+    if (signal?.aborted) return reject(signal.reason);
+    const ws = new WebSocket(target, {
+      dispatcher,
+      ...(options.protocols !== undefined ? { protocols: options.protocols } : {}),
+      headers: { 'user-agent': api.userAgent, ...options.headers },
+    });
+    ws.binaryType = 'arraybuffer';
+    options.attach?.(ws);
+    const deadline = options.timeout ?? api.timeout;
+    let timedOut = false;
+    const timer =
+      deadline === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            ws.close();
+          }, deadline);
+    const onAbort = () => ws.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      ws.removeEventListener('open', onOpen);
+      ws.removeEventListener('close', onClose);
+    };
+    const onOpen = () => {
+      settle();
+      if (log.enabled) log('WEBSOCKET %s open', redactUrl(target));
+      // Closing the socket when the caller's signal aborts later on.
+      if (signal) {
+        const close = () => ws.close();
+        signal.addEventListener('abort', close, { once: true });
+        ws.addEventListener('close', () => signal.removeEventListener('abort', close), { once: true });
+      }
+      resolve(ws);
+    };
+    const onClose = (event: { code: number; reason: string }) => {
+      settle();
+      if (signal?.aborted) return reject(signal.reason);
+      if (timedOut) {
+        return reject(
+          connectionError(Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }), context(api, target)),
+        );
+      }
+      reject(handshakeError(api, target, record, event));
+    };
+    ws.addEventListener('open', onOpen);
+    ws.addEventListener('close', onClose);
+  });
+}
+
+function context(api: API, url: string) {
+  return { method: 'GET', url, endpoint: api.endpoint, socketPath: api.socketPath, tls: url.startsWith('wss:') };
+}
+
+function handshakeError(api: API, url: string, record: Handshake, event: { code: number; reason: string }): Error {
+  if (record.error) return connectionError(record.error, context(api, url));
+  if (record.status !== undefined && record.status !== 101) {
+    const bytes = Buffer.concat(record.body);
+    let data: unknown;
+    try {
+      data = bytes.byteLength ? JSON.parse(bytes.toString('utf8')) : undefined;
+    } catch {
+      data = undefined;
+    }
+    const lxdError = typeof (data as { error?: unknown } | undefined)?.error === 'string' ? (data as { error: string }).error : '';
+    const text = lxdError || (bytes.byteLength ? bytes.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200) : record.statusText || 'no websocket upgrade');
+    const result = new APIResult(api, {
+      request: { method: 'GET', url, headers: {} },
+      response: { status: record.status, headers: record.headers ?? {} },
+      ...(isEnvelope(data) ? { data } : { body: bytes }),
+    });
+    const message = `GET ${redactUrl(url)} ${text} (HTTP ${record.status}, websocket refused)`;
+    return record.status === 404 ? new APINotFoundException(message, result) : new APIException(message, result);
+  }
+  return new APIConnectionError(`GET ${redactUrl(url)} failed: the websocket closed during its handshake (code ${event.code}${event.reason ? `, ${event.reason}` : ''})`, {
+    endpoint: api.endpoint,
+    code: 'ERR_LXD_WEBSOCKET',
+    hint: '',
+  });
+}
+
+function isEnvelope(data: unknown): data is APIResult['data'] & object {
+  return typeof data === 'object' && data !== null && ['sync', 'async', 'error'].includes((data as { type?: unknown }).type as string);
+}
+
+/** The dispatcher, composed with an interceptor that records the handshake's response status, body and connection error. */
+function observe(dispatcher: Dispatcher, record: Handshake): Dispatcher {
+  return dispatcher.compose((dispatch) => (opts, handler) => {
+    const wrapped: Dispatcher.DispatchHandler = {
+      onRequestStart: (controller, ctx) => handler.onRequestStart?.(controller, ctx),
+      onRequestUpgrade: (controller, statusCode, headers, socket) => {
+        record.status = statusCode;
+        handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
+      },
+      onResponseStart: (controller, statusCode, headers, statusMessage) => {
+        record.status = statusCode;
+        record.headers = headers;
+        if (statusMessage !== undefined) record.statusText = statusMessage;
+        handler.onResponseStart?.(controller, statusCode, headers, statusMessage);
+      },
+      onResponseData: (controller, chunk) => {
+        if (record.body.reduce((size, part) => size + part.byteLength, 0) < 65536) record.body.push(Buffer.from(chunk));
+        handler.onResponseData?.(controller, chunk);
+      },
+      onResponseEnd: (controller, trailers) => handler.onResponseEnd?.(controller, trailers),
+      onResponseError: (controller, error) => {
+        if (record.status === undefined) record.error = error;
+        handler.onResponseError?.(controller, error);
+      },
+    };
+    return dispatch(opts, wrapped);
+  });
+}
