@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** A server-side websocket after a hand-made handshake: unmasked text frames out, masked frames in. */
+export interface ServerSocket {
+  socket: Duplex;
+  url: string;
+  sendText(text: string): void;
+  sendBinary(bytes: Buffer): void;
+  /** Sends a close frame (and keeps the socket until the client closes). */
+  close(code?: number): void;
+  /** Drops the TCP/unix connection without a close frame. */
+  destroy(): void;
+  /** Frames received from the client: opcode and payload. */
+  received: Array<{ opcode: number; payload: Buffer }>;
+}
+
+/**
+ * Answers websocket upgrades on a node:http server: `accept(req)` returns a
+ * status (>= 400 refuses with an LXD error envelope) or a handler of the open socket.
+ */
+export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) => number | ((ws: ServerSocket) => void)): void {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    const decision = accept(req);
+    if (typeof decision === 'number') {
+      const body = JSON.stringify({ type: 'error', error: 'not authorized', error_code: decision, metadata: null });
+      socket.end(`HTTP/1.1 ${decision} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      return;
+    }
+    const key = String(req.headers['sec-websocket-key']);
+    const accepted = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accepted}\r\n\r\n`);
+    const ws: ServerSocket = {
+      socket,
+      url: req.url ?? '',
+      received: [],
+      sendText: (text) => socket.write(frame(0x1, Buffer.from(text))),
+      sendBinary: (bytes) => socket.write(frame(0x2, bytes)),
+      close: (code = 1000) => {
+        const payload = Buffer.alloc(2);
+        payload.writeUInt16BE(code);
+        socket.write(frame(0x8, payload));
+      },
+      destroy: () => socket.destroy(),
+    };
+    let pending = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        const parsed = parse(pending);
+        if (!parsed) break;
+        pending = pending.subarray(parsed.size);
+        ws.received.push({ opcode: parsed.opcode, payload: parsed.payload });
+        if (parsed.opcode === 0x8) {
+          socket.end(frame(0x8, parsed.payload.subarray(0, 2)));
+        }
+      }
+    });
+    socket.on('error', () => {});
+    decision(ws);
+  });
+}
+
+function frame(opcode: number, payload: Buffer): Buffer {
+  const length = payload.byteLength;
+  const head = length < 126 ? Buffer.from([0x80 | opcode, length]) : Buffer.from([0x80 | opcode, 126, length >> 8, length & 0xff]);
+  return Buffer.concat([head, payload]);
+}
+
+function parse(data: Buffer): { opcode: number; payload: Buffer; size: number } | undefined {
+  if (data.byteLength < 2) return undefined;
+  const opcode = (data[0] as number) & 0x0f;
+  let length = (data[1] as number) & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (data.byteLength < 4) return undefined;
+    length = data.readUInt16BE(2);
+    offset = 4;
+  }
+  const masked = ((data[1] as number) & 0x80) !== 0;
+  const maskAt = offset;
+  if (masked) offset += 4;
+  if (data.byteLength < offset + length) return undefined;
+  const payload = Buffer.from(data.subarray(offset, offset + length));
+  if (masked) for (let i = 0; i < payload.byteLength; i++) payload[i] = (payload[i] as number) ^ (data[maskAt + (i % 4)] as number);
+  return { opcode, payload, size: offset + length };
+}
+
+/** A node:http server on a fresh unix socket that answers requests with `handler` and upgrades with `accept`. */
+export async function wsUnixServer(
+  handler: (req: IncomingMessage, res: import('node:http').ServerResponse) => void,
+  accept: (req: IncomingMessage) => number | ((ws: ServerSocket) => void),
+): Promise<{ socketPath: string; close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'lxdapi-ws-'));
+  const socketPath = join(dir, 'unix.socket');
+  const server = createServer(handler);
+  const sockets = new Set<Duplex>();
+  server.on('upgrade', (_req, socket: Duplex) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  acceptUpgrades(server, accept);
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    socketPath,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
