@@ -382,8 +382,12 @@ function longPollTimeouts(seconds: number | undefined): { headersTimeout?: numbe
   return { headersTimeout: seconds * 1000 + LONG_POLL_MARGIN_MS, bodyTimeout: seconds * 1000 + LONG_POLL_MARGIN_MS };
 }
 
+const UNLINKED = { signal: null, timedOut: false, keepUntil(_stream: Readable) {}, done() {} };
+
 /** One AbortSignal for the caller's signal and the deadline, with nothing left behind once done. */
 function linkAbort(signal: AbortSignal | undefined, deadline: number | undefined) {
+  // Nothing to link: no AbortController, and no abort listener for undici to add and remove.
+  if (signal === undefined && deadline === undefined) return UNLINKED;
   const controller = new AbortController();
   const forward = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', forward, { once: true });
@@ -415,6 +419,8 @@ function linkAbort(signal: AbortSignal | undefined, deadline: number | undefined
 }
 
 async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Uint8Array | 'too large'> {
+  // Uncapped: undici's own reader, without an async iterator's promise per chunk.
+  if (limit === Number.POSITIVE_INFINITY) return body.bytes().then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
