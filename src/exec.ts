@@ -172,7 +172,12 @@ export async function connectExec(result: APIResult, options: { signal?: AbortSi
   };
 }
 
-/** Binary messages become data; LXD's empty text message (or the socket closing) ends the stream. */
+/**
+ * Binary messages become data; LXD's empty text message (or the socket
+ * closing) ends the stream. On a terminal (`onBarrier` given) LXD 5.0.2 can
+ * send its barrier before the last output, so there the stream ends only
+ * when the socket closes, and data after the barrier is kept.
+ */
 function pipeInto(ws: WebSocket, stream: Readable, onBarrier?: () => void): void {
   let ended = false;
   const end = () => {
@@ -184,8 +189,8 @@ function pipeInto(ws: WebSocket, stream: Readable, onBarrier?: () => void): void
   ws.addEventListener('message', (event) => {
     if (ended) return;
     if (typeof event.data === 'string') {
-      end();
-      return onBarrier?.();
+      if (onBarrier) return onBarrier();
+      return end();
     }
     stream.push(Buffer.from(event.data as ArrayBuffer));
   });
@@ -196,5 +201,6 @@ function pipeInto(ws: WebSocket, stream: Readable, onBarrier?: () => void): void
 function hangUp(ws: WebSocket): void {
   if (ws.readyState !== 1) return;
   ws.send('');
-  ws.close(1000);
+  // Late output may still be in flight: the close waits for it (LXD closes its side after its mirror ends).
+  setTimeout(() => ws.readyState === 1 && ws.close(1000), 200).unref();
 }
