@@ -1,0 +1,158 @@
+// Draws bench/chart.svg (hand-written SVG, no dependency) and the results table of bench/README.md
+// (between its `<!-- results -->` markers) from bench/results.json.
+//   node --import tsx bench/report.ts      (bench/run.ts calls it after a full run)
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BENCH_DIR } from './lib.ts';
+
+interface Side {
+  rps: number;
+  p50us: number;
+  p99us: number;
+  cpuUsPerReq: number;
+}
+interface Comparison {
+  name: string;
+  target: string;
+  mode: string;
+  requests: number;
+  lib: Side;
+  raw: Side;
+  ratio: number;
+  ratioMedianRound: number;
+  addedP50us: number | null;
+  addedP99us: number | null;
+  cpuRatio: number;
+}
+interface Results {
+  date: string;
+  seconds: number;
+  machine: { nproc: number; cpu: string; node: string; undici: string; platform: string };
+  settings: Record<string, unknown>;
+  comparisons: Comparison[];
+  debug: {
+    calls: { requests: number; off: { all: number; dumps: number }; on: { all: number; dumps: number } };
+    timing: Array<{ name: string; offRps: number; onRps: number; offOverOn: number; offCpuUs: number; onCpuUs: number }>;
+  };
+  memory: Record<string, { mode: string; mib?: number; bodyMB: number; rssBeforeMB: number; peakRssMB: number; peakRssAddedMB: number; heapHeldMB: number }>;
+  lxd: { skipped: string } | { instances: number; wait: { lib: WaitStats; raw: WaitStats } };
+}
+interface WaitStats {
+  samples: number;
+  p50us: number;
+  p99us: number;
+  maxUs: number;
+  minUs: number;
+  waitSentBeforeDone: number;
+}
+
+const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const num = (value: number | null | undefined, digits = 0) => (value === null || value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits));
+
+/** Bars of lib/raw throughput and raw/lib CPU per request, one row per comparison, 1.0 and 0.95 marked. */
+export function chart(results: Results): string {
+  const rows = results.comparisons;
+  const left = 300;
+  const width = 860;
+  const plot = width - left - 40;
+  const rowHeight = 34;
+  const top = 70;
+  const height = top + rows.length * rowHeight + 50;
+  const max = Math.max(1.3, ...rows.flatMap((r) => [r.ratio, 1 / r.cpuRatio])) * 1.05;
+  const x = (value: number) => left + (Math.min(value, max) / max) * plot;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">lxdapi vs raw undici, same run, alternating (higher is better)</text>`,
+    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${escape(`${results.machine.nproc} × ${results.machine.cpu}, Node ${results.machine.node}, undici ${results.machine.undici}, ${results.date.slice(0, 10)}`)}</text>`,
+    `<rect x="${left}" y="50" width="12" height="10" fill="#3b7dd8"/><text x="${left + 16}" y="59">throughput lib / raw</text>`,
+    `<rect x="${left + 160}" y="50" width="12" height="10" fill="#e8a33d"/><text x="${left + 176}" y="59">CPU per request raw / lib</text>`,
+  ];
+  for (const [value, colour, label] of [
+    [1, '#333', '1.0'],
+    [0.95, '#c0392b', '0.95 target'],
+  ] as const) {
+    parts.push(`<line x1="${x(value)}" y1="${top - 4}" x2="${x(value)}" y2="${top + rows.length * rowHeight}" stroke="${colour}" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${x(value)}" y="${top + rows.length * rowHeight + 14}" text-anchor="${value === 1 ? 'start' : 'end'}" fill="${colour}">${label}</text>`);
+  }
+  rows.forEach((row, i) => {
+    const y = top + i * rowHeight;
+    parts.push(`<text x="${left - 8}" y="${y + 16}" text-anchor="end">${escape(`${row.target === 'lxd' ? 'LXD' : 'canned'} ${row.name}, ${row.mode === 'inflight' ? `${results.settings.INFLIGHT} in flight` : 'sequential'}`)}</text>`);
+    parts.push(`<rect x="${left}" y="${y + 4}" width="${x(row.ratio) - left}" height="12" fill="#3b7dd8"/>`);
+    parts.push(`<text x="${x(row.ratio) + 4}" y="${y + 14}" font-size="11">${row.ratio.toFixed(3)}</text>`);
+    const cpu = 1 / row.cpuRatio;
+    parts.push(`<rect x="${left}" y="${y + 17}" width="${x(cpu) - left}" height="10" fill="#e8a33d"/>`);
+    parts.push(`<text x="${x(cpu) + 4}" y="${y + 26}" font-size="10" fill="#8a5a12">${cpu.toFixed(3)}</text>`);
+  });
+  parts.push(`<text x="${left}" y="${height - 12}" fill="#555" font-size="11">Ratios of totals over ${results.settings.ROUNDS} alternating rounds; canned = recorded LXD 5.0.2 bodies replayed from another process.</text>`);
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+/** The markdown tables of the results. */
+export function tables(results: Results): string {
+  const lines: string[] = [];
+  lines.push(`Run of ${results.date} (${results.seconds} s): ${results.machine.nproc} × ${results.machine.cpu}, Node ${results.machine.node}, undici ${results.machine.undici}, ${results.machine.platform}; library code: ${results.settings.SOURCE}.`);
+  lines.push('');
+  lines.push('| server | request | mode | lib req/s | raw req/s | ratio | median round | p50 lib / raw µs | p99 lib / raw µs | added p50 / p99 µs | CPU µs/req lib / raw |');
+  lines.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of results.comparisons) {
+    const seq = r.mode === 'sequential';
+    lines.push(
+      `| ${r.target} | ${r.name} | ${seq ? 'sequential' : `${results.settings.INFLIGHT} in flight`} | ${num(r.lib.rps)} | ${num(r.raw.rps)} | **${r.ratio.toFixed(3)}** | ${r.ratioMedianRound.toFixed(3)} | ${seq ? `${num(r.lib.p50us)} / ${num(r.raw.p50us)}` : '–'} | ${seq ? `${num(r.lib.p99us)} / ${num(r.raw.p99us)}` : '–'} | ${seq ? `${num(r.addedP50us, 1)} / ${num(r.addedP99us, 1)}` : '–'} | ${num(r.lib.cpuUsPerReq)} / ${num(r.raw.cpuUsPerReq)} |`,
+    );
+  }
+  lines.push('');
+  const d = results.debug;
+  lines.push(`Debug: in ${d.calls.requests} requests with debug off, ${d.calls.off.dumps} dumps were built (${d.calls.off.all} JSON.stringify calls in all); with debug on (output dropped), ${d.calls.on.dumps} dumps (${d.calls.on.all} calls).`);
+  lines.push('');
+  lines.push('| debug off vs on (output dropped) | off req/s | on req/s | off / on | CPU µs/req off / on |');
+  lines.push('| --- | ---: | ---: | ---: | ---: |');
+  for (const t of d.timing) lines.push(`| ${t.name.replace(/ debug off vs on$/, '')} | ${num(t.offRps)} | ${num(t.onRps)} | ${t.offOverOn.toFixed(2)} | ${num(t.offCpuUs)} / ${num(t.onCpuUs)} |`);
+  lines.push('');
+  lines.push('| memory (fresh process each) | body MB | RSS before MB | peak RSS MB | peak − before MB | heap held after MB |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const labels: Record<string, string> = {
+    listingLib: 'listing, lib `api.get`',
+    listingRaw: 'listing, raw `body.json()`',
+    pullLib: 'file pull, lib `stream: true`',
+    pullRaw: 'file pull, raw body',
+    pullLibQuarter: 'file pull, lib `stream: true` (¼ size)',
+  };
+  for (const [key, m] of Object.entries(results.memory)) {
+    lines.push(`| ${labels[key] ?? key} | ${num(m.bodyMB, 1)} | ${num(m.rssBeforeMB, 1)} | ${num(m.peakRssMB, 1)} | ${num(m.peakRssAddedMB, 1)} | ${num(m.heapHeldMB, 1)} |`);
+  }
+  lines.push('');
+  if ('skipped' in results.lxd) {
+    lines.push(`Real LXD: skipped (${results.lxd.skipped}).`);
+  } else {
+    const w = results.lxd.wait;
+    lines.push(`Operation wait on the real LXD (${w.lib.samples} \`exec true\` per side; time from the operation's \`updated_at\` to \`wait()\` resolving):`);
+    lines.push('');
+    lines.push('| side | p50 µs | p99 µs | min µs | max µs | wait sent before the operation ended |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const side of ['lib', 'raw'] as const) {
+      lines.push(`| ${side} | ${num(w[side].p50us)} | ${num(w[side].p99us)} | ${num(w[side].minUs)} | ${num(w[side].maxUs)} | ${w[side].waitSentBeforeDone} / ${w[side].samples} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function writeReport(value: unknown): void {
+  const results = value as Results;
+  writeFileSync(join(BENCH_DIR, 'chart.svg'), chart(results));
+  const readme = join(BENCH_DIR, 'README.md');
+  if (!existsSync(readme)) return;
+  const text = readFileSync(readme, 'utf8');
+  const start = '<!-- results:start -->';
+  const end = '<!-- results:end -->';
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from === -1 || to === -1) return;
+  writeFileSync(readme, `${text.slice(0, from + start.length)}\n${tables(results)}\n${text.slice(to)}`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  writeReport(JSON.parse(readFileSync(join(BENCH_DIR, 'results.json'), 'utf8')));
+}

@@ -1,0 +1,421 @@
+// `npm run bench`: this library against raw undici on the same unix socket, alternating the two in
+// one run, against a canned LXD (recorded bodies, served from a separate process) and, when the
+// sandbox is up, against the real LXD. Writes bench/results.json, then bench/report.ts draws
+// bench/chart.svg and the table in bench/README.md. Sample counts: see BENCH_* below.
+import { fork, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { pathToFileURL } from 'node:url';
+import type * as Lib from '../src/index.ts';
+import { buildPlain } from './build.ts';
+import { BENCH_DIR, benchName, envInt, FIXTURES, nowNs, quantile, round, sandboxEnv, sortedCopy } from './lib.ts';
+import { writeReport } from './report.ts';
+
+// The library as users run it: src/ compiled to plain JavaScript (bench/build.ts), not through tsx,
+// whose keepNames helper wraps every closure (BENCH_SOURCE=tsx measures the source as tsx runs it).
+const SOURCE = process.env.BENCH_SOURCE === 'tsx' ? 'tsx' : 'plain';
+const memoryScript = buildPlain();
+const { API, APIResult } = (SOURCE === 'tsx' ? await import('../src/index.ts') : await import(pathToFileURL(join(memoryScript, '..', '..', 'src', 'index.js')).href)) as typeof Lib;
+type API = Lib.API;
+type APIResult = Lib.APIResult;
+
+const ROUNDS = envInt('BENCH_ROUNDS', 10); // alternations of lib and raw per measurement
+const SEQ = envInt('BENCH_SEQ', 500); // sequential requests per side per round (canned /1.0, wait)
+const SEQ_LIST = envInt('BENCH_SEQ_LIST', 100); // ... for the 173 kB listing
+const INFLIGHT = envInt('BENCH_INFLIGHT', 32);
+const INFLIGHT_REQS = envInt('BENCH_INFLIGHT_REQS', 1000); // requests per side per round, 32 in flight
+const LXD_ROUNDS = envInt('BENCH_LXD_ROUNDS', 6);
+const LXD_SEQ = envInt('BENCH_LXD_SEQ', 100);
+const LXD_INSTANCES = envInt('BENCH_LXD_INSTANCES', 100);
+const WAITS = envInt('BENCH_WAITS', 30); // exec `true` operations per side
+
+type Call = () => Promise<unknown>;
+
+interface SideStats {
+  rps: number;
+  p50us: number;
+  p99us: number;
+  cpuUsPerReq: number;
+}
+
+interface Comparison {
+  name: string;
+  target: 'canned' | 'lxd';
+  mode: 'sequential' | 'inflight';
+  requests: number;
+  lib: SideStats;
+  raw: SideStats;
+  /** lib rps / raw rps over the whole run, and the median of the per-round ratios. */
+  ratio: number;
+  ratioMedianRound: number;
+  addedP50us: number;
+  addedP99us: number;
+  cpuRatio: number;
+}
+
+const say = (text: string) => process.stdout.write(`${text}\n`);
+
+/** Runs `n` calls one after another (latencies pushed) or `inflight` at a time. */
+async function batch(call: Call, n: number, inflight: number, latencies: number[]): Promise<{ ns: number; cpuUs: number }> {
+  const cpu = process.cpuUsage();
+  const start = nowNs();
+  if (inflight === 1) {
+    for (let i = 0; i < n; i++) {
+      const t = nowNs();
+      await call();
+      latencies.push(nowNs() - t);
+    }
+  } else {
+    let left = n;
+    const worker = async () => {
+      while (left-- > 0) await call();
+    };
+    await Promise.all(Array.from({ length: inflight }, worker));
+  }
+  const ns = nowNs() - start;
+  const used = process.cpuUsage(cpu);
+  return { ns, cpuUs: used.user + used.system };
+}
+
+async function compare(name: string, target: Comparison['target'], lib: Call, raw: Call, n: number, inflight: number, rounds: number): Promise<Comparison> {
+  for (let i = 0; i < Math.min(n, 200); i++) {
+    await lib();
+    await raw();
+  }
+  const sides = { lib: { ns: 0, cpuUs: 0, lat: [] as number[] }, raw: { ns: 0, cpuUs: 0, lat: [] as number[] } };
+  const roundRatios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const order: Array<'lib' | 'raw'> = r % 2 === 0 ? ['lib', 'raw'] : ['raw', 'lib'];
+    const ns: Record<string, number> = {};
+    for (const side of order) {
+      const got = await batch(side === 'lib' ? lib : raw, n, inflight, sides[side].lat);
+      sides[side].ns += got.ns;
+      sides[side].cpuUs += got.cpuUs;
+      ns[side] = got.ns;
+    }
+    roundRatios.push((ns.raw as number) / (ns.lib as number));
+  }
+  const total = n * rounds;
+  const stats = (side: 'lib' | 'raw'): SideStats => {
+    const sorted = sortedCopy(sides[side].lat);
+    return {
+      rps: round(total / (sides[side].ns / 1e9), 1),
+      p50us: round(quantile(sorted, 0.5) / 1e3, 1),
+      p99us: round(quantile(sorted, 0.99) / 1e3, 1),
+      cpuUsPerReq: round(sides[side].cpuUs / total, 1),
+    };
+  };
+  const libStats = stats('lib');
+  const rawStats = stats('raw');
+  const result: Comparison = {
+    name,
+    target,
+    mode: inflight === 1 ? 'sequential' : 'inflight',
+    requests: total,
+    lib: libStats,
+    raw: rawStats,
+    ratio: round(libStats.rps / rawStats.rps),
+    ratioMedianRound: round(quantile(sortedCopy(roundRatios), 0.5)),
+    addedP50us: inflight === 1 ? round(libStats.p50us - rawStats.p50us, 1) : Number.NaN,
+    addedP99us: inflight === 1 ? round(libStats.p99us - rawStats.p99us, 1) : Number.NaN,
+    cpuRatio: round(libStats.cpuUsPerReq / rawStats.cpuUsPerReq),
+  };
+  say(
+    `  ${target} ${name} ${result.mode.padEnd(10)} lib ${libStats.rps} req/s vs raw ${rawStats.rps} (x${result.ratio}, median round x${result.ratioMedianRound})` +
+      (inflight === 1 ? `  p50 ${libStats.p50us}/${rawStats.p50us} us  p99 ${libStats.p99us}/${rawStats.p99us} us` : '') +
+      `  cpu ${libStats.cpuUsPerReq}/${rawStats.cpuUsPerReq} us/req`,
+  );
+  return result;
+}
+
+function rawJson(agent: Agent, path: string): Call {
+  return async () => (await agent.request({ origin: 'http://lxd', path, method: 'GET' })).body.json();
+}
+
+/** A result of an async response, as `api.post(...)` gives it, whose `wait()` the bench calls. */
+function pendingOperation(api: API, operation: string): APIResult {
+  const data = { type: 'async', status: 'Operation created', status_code: 100, operation, error_code: 0, error: '', metadata: null };
+  return new APIResult(api, {
+    request: { method: 'POST', url: `${api.endpoint}/1.0/instances`, headers: {} },
+    response: { status: 202, headers: { location: operation } },
+    data: data as never,
+  });
+}
+
+async function startServer(socketPath: string): Promise<{ stop: () => void; sizes: Record<string, number> }> {
+  const child = fork(join(BENCH_DIR, 'server.ts'), [socketPath], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const sizes = await new Promise<Record<string, number>>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { sizes: Record<string, number> }).sizes));
+    child.once('exit', (code) => reject(new Error(`the canned server exited with ${code}`)));
+  });
+  return { stop: () => child.kill('SIGTERM'), sizes };
+}
+
+// ---------------------------------------------------------------- debug off
+
+/** Counts JSON.stringify calls (all, and dumpJson's: indent 4) while `fn` runs. */
+async function countStringify(fn: () => Promise<void>): Promise<{ all: number; dumps: number }> {
+  const original = JSON.stringify;
+  const counts = { all: 0, dumps: 0 };
+  JSON.stringify = ((value: unknown, replacer?: never, space?: string | number) => {
+    counts.all++;
+    if (space === 4) counts.dumps++;
+    return original(value, replacer, space);
+  }) as typeof JSON.stringify;
+  try {
+    await fn();
+  } finally {
+    JSON.stringify = original;
+  }
+  return counts;
+}
+
+async function debugCost(socketPath: string, rawAgent: Agent) {
+  const off = API.factory(socketPath);
+  const on = API.factory(socketPath, { debug: true });
+  let printed = 0;
+  on.log.log = () => {
+    printed++;
+  }; // the dump is built and formatted, then dropped instead of written to stderr
+  const n = 200;
+  const repeat = (api: API, url: string) => async () => {
+    for (let i = 0; i < n; i++) await api.get(url);
+  };
+  const calls = {
+    requests: n * 2,
+    off: await countStringify(async () => {
+      await repeat(off, '/1.0')();
+      await repeat(off, 'instances?recursion=1')();
+    }),
+    on: await countStringify(async () => {
+      await repeat(on, '/1.0')();
+      await repeat(on, 'instances?recursion=1')();
+    }),
+    linesPrinted: printed,
+  };
+  say(`  debug off: ${calls.off.all} JSON.stringify calls (${calls.off.dumps} dumps) in ${calls.requests} requests; on: ${calls.on.all} (${calls.on.dumps} dumps)`);
+  const timing = [
+    await compare('/1.0 debug off vs on', 'canned', () => off.get('/1.0'), () => on.get('/1.0'), SEQ, 1, ROUNDS),
+    await compare('listing debug off vs on', 'canned', () => off.get('instances', { query: { recursion: 1 } }), () => on.get('instances', { query: { recursion: 1 } }), SEQ_LIST, 1, ROUNDS),
+  ].map((c) => ({ name: c.name, offRps: c.lib.rps, onRps: c.raw.rps, offOverOn: c.ratio, offP50us: c.lib.p50us, onP50us: c.raw.p50us, offCpuUs: c.lib.cpuUsPerReq, onCpuUs: c.raw.cpuUsPerReq }));
+  await off.close();
+  await on.close();
+  void rawAgent;
+  return { calls, timing };
+}
+
+// ---------------------------------------------------------------- memory
+
+function memory(socketPath: string) {
+  const script = memoryScript;
+  const run = (mode: string, extra: string[] = []) => {
+    const child = spawnSync(process.execPath, ['--expose-gc', script, socketPath, mode, ...extra], { encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`memory ${mode} failed: ${child.stderr}`);
+    const line = JSON.parse(child.stdout.trim().split('\n').pop() as string);
+    say(`  memory ${mode}${extra.length ? ` ${extra.join(' ')}` : ''}: ${JSON.stringify(line)}`);
+    return line;
+  };
+  return {
+    listingLib: run('listing-lib'),
+    listingRaw: run('listing-raw'),
+    pullLib: run('pull-lib'),
+    pullRaw: run('pull-raw'),
+    pullLibQuarter: run('pull-lib', ['256']),
+  };
+}
+
+// ---------------------------------------------------------------- real LXD
+
+/** Nanoseconds since the epoch of an RFC 3339 time with up to 9 fraction digits. */
+function epochNs(text: string): number {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(text);
+  if (!match) throw new Error(`not an RFC 3339 time: ${text}`);
+  const seconds = Date.parse(`${match[1]}${match[3]}`);
+  return seconds * 1e6 + Number((match[2] ?? '').padEnd(9, '0').slice(0, 9));
+}
+
+/** The wall clock in nanoseconds since the epoch, to the microsecond (timeOrigin + the monotonic clock). */
+function wallNs(): number {
+  return (performance.timeOrigin + performance.now()) * 1e6;
+}
+
+async function realLxd(socket: string, image: string) {
+  const api = API.factory(socket, { waitTimeout: 60 });
+  const raw = new Agent({ connect: { socketPath: socket } });
+  const prefix = benchName();
+  const created: string[] = [];
+  const out: { comparisons: Comparison[]; wait?: unknown; instances: number } = { comparisons: [], instances: LXD_INSTANCES };
+  try {
+    const names = Array.from({ length: LXD_INSTANCES }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < names.length) {
+          const name = names[next++] as string;
+          const op = api.post('instances', { json: { name, source: { type: 'image', alias: image } } });
+          await op;
+          created.push(name);
+          await op.wait();
+        }
+      }),
+    );
+    const exec = `${prefix}-exec`;
+    await api.post('instances', { json: { name: exec, source: { type: 'image', alias: image } } }).wait();
+    created.push(exec);
+    await api.put(`instances/${exec}/state`, { json: { action: 'start', timeout: 30 } }).wait();
+    const listed = (await api.get<string[]>('instances')).metadata.length;
+    say(`  lxd: ${created.length} bench instances (${listed} on the daemon)`);
+
+    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), LXD_SEQ, 1, LXD_ROUNDS));
+    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), LXD_SEQ * 2, INFLIGHT, LXD_ROUNDS));
+    const list = () => api.get('instances', { query: { recursion: 1 } });
+    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawJson(raw, '/1.0/instances?recursion=1'), Math.max(5, LXD_SEQ / 10), 1, LXD_ROUNDS));
+    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawJson(raw, '/1.0/instances?recursion=1'), Math.max(10, LXD_SEQ / 5), INFLIGHT, LXD_ROUNDS));
+
+    // Operation-wait latency: exec `true`, then wait; LXD stamps updated_at when it marks the
+    // operation done; the client reads its wall clock the moment wait() resolves.
+    const body = { command: ['true'], 'wait-for-websocket': false, 'record-output': false, interactive: false, environment: {} };
+    const samples: Record<'lib' | 'raw', { latencyUs: number[]; waitSentBeforeDone: number }> = {
+      lib: { latencyUs: [], waitSentBeforeDone: 0 },
+      raw: { latencyUs: [], waitSentBeforeDone: 0 },
+    };
+    const once = async (side: 'lib' | 'raw') => {
+      let sent: number;
+      let updated: string;
+      let resolved: number;
+      if (side === 'lib') {
+        const started = await api.post(`instances/${exec}/exec`, { json: body });
+        sent = wallNs();
+        const op = await started.wait({ timeout: 30 });
+        resolved = wallNs();
+        updated = String(op.metadata.updated_at);
+        if (op.metadata.status_code !== 200) throw new Error(`exec ended ${op.metadata.status}`);
+      } else {
+        const response = await raw.request({ origin: 'http://lxd', path: `/1.0/instances/${exec}/exec`, method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+        const started = (await response.body.json()) as { operation: string };
+        sent = wallNs();
+        const waited = await raw.request({ origin: 'http://lxd', path: `${started.operation}/wait?timeout=30`, method: 'GET', headersTimeout: 60_000, bodyTimeout: 60_000 });
+        const op = (await waited.body.json()) as { metadata: { updated_at: string; status_code: number } };
+        resolved = wallNs();
+        updated = op.metadata.updated_at;
+      }
+      const done = epochNs(updated);
+      samples[side].latencyUs.push((resolved - done) / 1e3);
+      if (sent < done) samples[side].waitSentBeforeDone++;
+    };
+    await once('lib');
+    await once('raw');
+    samples.lib = { latencyUs: [], waitSentBeforeDone: 0 };
+    samples.raw = { latencyUs: [], waitSentBeforeDone: 0 };
+    for (let i = 0; i < WAITS; i++) {
+      for (const side of i % 2 === 0 ? (['lib', 'raw'] as const) : (['raw', 'lib'] as const)) await once(side);
+    }
+    const summary = (side: 'lib' | 'raw') => {
+      const sorted = sortedCopy(samples[side].latencyUs);
+      return {
+        samples: sorted.length,
+        p50us: round(quantile(sorted, 0.5), 0),
+        p99us: round(quantile(sorted, 0.99), 0),
+        maxUs: round(quantile(sorted, 1), 0),
+        minUs: round(quantile(sorted, 0), 0),
+        waitSentBeforeDone: samples[side].waitSentBeforeDone,
+      };
+    };
+    out.wait = { lib: summary('lib'), raw: summary('raw') };
+    say(`  lxd wait latency (updated_at -> resolved): lib ${JSON.stringify(summary('lib'))}, raw ${JSON.stringify(summary('raw'))}`);
+  } finally {
+    const started = Date.now();
+    let next = 0;
+    const left = [...created];
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < left.length) {
+          const name = left[next++] as string;
+          try {
+            if (name.endsWith('-exec')) await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true, timeout: 30 } }).wait();
+            await api.delete(`instances/${name}`).wait();
+          } catch (error) {
+            say(`  lxd: could not delete ${name}: ${(error as Error).message}`);
+          }
+        }
+      }),
+    );
+    say(`  lxd: deleted ${created.length} bench instances in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await api.close();
+    await raw.close();
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  const socketPath = join(tmpdir(), `lxdapi-bench-${process.pid}.socket`);
+  const server = await startServer(socketPath);
+  const fixtures = JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')) as Record<string, unknown>;
+  const machine = {
+    nproc: availableParallelism(),
+    cpu: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    undici: (JSON.parse(readFileSync(join(BENCH_DIR, '..', 'node_modules', 'undici', 'package.json'), 'utf8')) as { version: string }).version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+  say(`bench: ${machine.nproc} cpu (${machine.cpu}), node ${machine.node}, undici ${machine.undici}`);
+  const api = API.factory(socketPath);
+  const raw = new Agent({ connect: { socketPath } });
+  const comparisons: Comparison[] = [];
+  let debug: Awaited<ReturnType<typeof debugCost>>;
+  let mem: ReturnType<typeof memory>;
+  let lxd: Awaited<ReturnType<typeof realLxd>> | { skipped: string };
+  try {
+    const op = '/1.0/operations/7da0eb96-a4b0-4d1b-8f9b-1235cb064398';
+    const pending = pendingOperation(api, op);
+    const scenarios: Array<[string, Call, Call, number]> = [
+      ['GET /1.0', () => api.get('/1.0'), rawJson(raw, '/1.0'), SEQ],
+      ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), rawJson(raw, '/1.0/instances?recursion=1'), SEQ_LIST],
+      ['operation wait', () => pending.wait(), rawJson(raw, `${op}/wait?timeout=30`), SEQ],
+    ];
+    say('canned server:');
+    for (const [name, lib, rawCall, n] of scenarios) {
+      comparisons.push(await compare(name, 'canned', lib, rawCall, n, 1, ROUNDS));
+      comparisons.push(await compare(name, 'canned', lib, rawCall, n === SEQ ? INFLIGHT_REQS : Math.max(INFLIGHT, INFLIGHT_REQS / 5), INFLIGHT, ROUNDS));
+    }
+    say('debug off:');
+    debug = await debugCost(socketPath, raw);
+    say('memory:');
+    mem = memory(socketPath);
+  } finally {
+    await api.close();
+    await raw.close();
+    server.stop();
+  }
+  const sandbox = sandboxEnv();
+  if (sandbox.socket && process.env.BENCH_LXD !== '0') {
+    say(`real LXD at ${sandbox.socket}:`);
+    lxd = await realLxd(sandbox.socket, sandbox.image);
+  } else {
+    const why = sandbox.socket ? 'BENCH_LXD=0' : 'no LXD sandbox (run scripts/lxd-sandbox.sh up, or set LXD_TEST_SOCKET)';
+    say(`real LXD: skipped, ${why}`);
+    lxd = { skipped: why };
+  }
+  const results = {
+    date: new Date().toISOString(),
+    seconds: Math.round((Date.now() - began) / 1000),
+    machine,
+    settings: { SOURCE, ROUNDS, SEQ, SEQ_LIST, INFLIGHT, INFLIGHT_REQS, LXD_ROUNDS, LXD_SEQ, LXD_INSTANCES, WAITS },
+    fixtures: { ...fixtures, canned: server.sizes },
+    comparisons: [...comparisons, ...('comparisons' in lxd ? lxd.comparisons : [])],
+    debug,
+    memory: mem,
+    lxd: 'skipped' in lxd ? lxd : { instances: lxd.instances, wait: lxd.wait },
+  };
+  const out = process.env.BENCH_OUT ?? join(BENCH_DIR, 'results.json');
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  say(`bench: wrote ${out} in ${results.seconds} s`);
+  if (!process.env.BENCH_OUT) writeReport(results);
+}
+
+await main();
