@@ -47,7 +47,7 @@ interface WaitStats {
   waitSentBeforeDone: number;
 }
 
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const num = (value: number | null | undefined, digits = 0) => (value === null || value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits));
 
 /** Bars of lib/raw throughput and raw/lib CPU per request, one row per comparison, 1.0 and 0.95 marked. */
@@ -63,9 +63,10 @@ export function chart(results: Results): string {
   const x = (value: number) => left + (Math.min(value, max) / max) * plot;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    "<title>lxdapi vs raw undici: throughput and CPU ratios</title>",
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">lxdapi vs raw undici, same run, alternating (higher is better)</text>`,
-    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${escape(`${results.machine.nproc} × ${results.machine.cpu}, Node ${results.machine.node}, undici ${results.machine.undici}, ${results.date.slice(0, 10)}`)}</text>`,
+    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${xml(`${results.machine.nproc} × ${results.machine.cpu}, Node ${results.machine.node}, undici ${results.machine.undici}, ${results.date.slice(0, 10)}`)}</text>`,
     `<rect x="${left}" y="50" width="12" height="10" fill="#3b7dd8"/><text x="${left + 16}" y="59">throughput lib / raw</text>`,
     `<rect x="${left + 160}" y="50" width="12" height="10" fill="#e8a33d"/><text x="${left + 176}" y="59">CPU per request raw / lib</text>`,
   ];
@@ -78,7 +79,7 @@ export function chart(results: Results): string {
   }
   rows.forEach((row, i) => {
     const y = top + i * rowHeight;
-    parts.push(`<text x="${left - 8}" y="${y + 16}" text-anchor="end">${escape(`${row.target === 'lxd' ? 'LXD' : 'canned'} ${row.name}, ${row.mode === 'inflight' ? `${results.settings.INFLIGHT} in flight` : 'sequential'}`)}</text>`);
+    parts.push(`<text x="${left - 8}" y="${y + 16}" text-anchor="end">${xml(`${row.target === 'lxd' ? 'LXD' : 'canned'} ${row.name}, ${row.mode === 'inflight' ? `${results.settings.INFLIGHT} in flight` : 'sequential'}`)}</text>`);
     parts.push(`<rect x="${left}" y="${y + 4}" width="${x(row.ratio) - left}" height="12" fill="#3b7dd8"/>`);
     parts.push(`<text x="${x(row.ratio) + 4}" y="${y + 14}" font-size="11">${row.ratio.toFixed(3)}</text>`);
     const cpu = 1 / row.cpuRatio;
