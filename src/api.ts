@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { createLogger, describeBytes, dumpJson, type Logger, redactHeaders, redactUrl } from './debug.ts';
 import { APIConnectionError } from './errors.ts';
 import { APIResult, bodyStart, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
-import { checkSocket, connectionError, defaultClientCertificate, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
+import { checkSocket, connectionError, defaultClientCertificate, errorCode, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
 import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
 import type { Envelope } from './types.ts';
 import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';
@@ -22,6 +22,8 @@ export interface APIOptions {
   defaultVersion?: string;
   /** Sent as `?project=` on every request that does not set its own. */
   project?: string;
+  /** Sent as `?target=` on every request that does not set its own: the cluster member that places or runs the work. */
+  target?: string;
   /**
    * Print every transaction to stderr, as `DEBUG=lxd` does.
    * @default false (true when the `debug` package is enabled for `lxd`)
@@ -91,19 +93,23 @@ export interface RequestOptions<B = unknown, Q extends Query = Query> {
   serverTimeout?: number;
   /** Leave a non-JSON response body unread, as `result.stream`, for large downloads. */
   stream?: boolean;
+  /** The cluster member to place or run this request on, sent as `?target=`. */
+  target?: string;
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 // How much longer than a long poll the client waits for LXD's answer.
 const LONG_POLL_MARGIN_MS = 30_000;
 
-/** A client of one LXD server, over its unix socket or HTTPS. */
+// Failures that happen before a request is sent: another member may take it.
+const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** A client of one LXD server (or of the members of one cluster), over its unix socket or HTTPS. */
 export class API {
-  /** `http+unix://<quoted socket path>` or `https://host:port`. */
-  readonly endpoint: string;
   readonly defaultVersion: string;
   readonly dispatcher: Dispatcher;
   readonly project: string | undefined;
+  readonly target: string | undefined;
   readonly waitTimeout: number;
   readonly timeout: number | undefined;
   readonly maxResponseBytes: number;
@@ -112,6 +118,8 @@ export class API {
   readonly log: Logger;
   /** The socket path, for a unix endpoint. */
   readonly socketPath: string | undefined;
+  #members: string[];
+  #current = 0;
   #owned = false;
   #pinned: string | undefined;
   #clientCert = false;
@@ -121,8 +129,10 @@ export class API {
    * `https://host:port` is a remote reached with the client certificate.
    * @example const api = API.factory();
    * @example const api = API.factory('https://lxd.example:8443', { serverCert, cert, key });
+   * @example const api = API.factory(['https://10.0.0.1:8443', 'https://10.0.0.2:8443'], { serverCert, cert, key });
    */
-  static factory(endpoint?: string, options: APIOptions = {}): API {
+  static factory(endpoint?: string | string[], options: APIOptions = {}): API {
+    if (Array.isArray(endpoint)) return API.#cluster(endpoint, options);
     const given = options.dispatcher;
     if (endpoint === undefined || endpoint.startsWith('/')) {
       let socketPath: string;
@@ -158,11 +168,29 @@ export class API {
     return api;
   }
 
+  /**
+   * Several members of one cluster: they share one certificate (so one pin
+   * serves all) and forward requests to each other. A request that cannot
+   * connect to a member moves on to the next; one already sent is never
+   * sent again. The member that answers is tried first from then on.
+   */
+  static #cluster(endpoints: string[], options: APIOptions): API {
+    if (endpoints.length === 0) throw new TypeError('API.factory() needs at least one cluster member');
+    const urls = endpoints.map((endpoint) => {
+      if (typeof endpoint !== 'string' || endpoint.startsWith('/')) throw new TypeError(`cluster members are https:// URLs, got ${String(endpoint)}`);
+      return parseEndpoint(endpoint);
+    });
+    const first = API.factory(urls[0], options);
+    first.#members = urls;
+    return first;
+  }
+
   constructor(dispatcher: Dispatcher, endpoint: string, options: APIOptions = {}) {
     this.dispatcher = dispatcher;
-    this.endpoint = endpoint.endsWith('/') ? endpoint.slice(0, -1) : endpoint;
+    this.#members = [endpoint.endsWith('/') ? endpoint.slice(0, -1) : endpoint];
     this.defaultVersion = options.defaultVersion ?? '1.0';
     this.project = options.project;
+    this.target = options.target;
     this.waitTimeout = options.waitTimeout ?? 30;
     this.timeout = options.timeout;
     this.maxResponseBytes = options.maxResponseBytes ?? Number.POSITIVE_INFINITY;
@@ -171,6 +199,16 @@ export class API {
     this.socketPath = this.endpoint.startsWith('http+unix://')
       ? decodeURIComponent(this.endpoint.slice('http+unix://'.length).replace(/\+/g, ' '))
       : undefined;
+  }
+
+  /** `http+unix://<quoted socket path>` or `https://host:port`: the member requests go to first. */
+  get endpoint(): string {
+    return this.#members[this.#current] as string;
+  }
+
+  /** Every endpoint of the API: one, or the members of a cluster in the order given. */
+  get members(): readonly string[] {
+    return this.#members;
   }
 
   /** `'instances'` becomes `<endpoint>/1.0/instances`; a path starting with `/` is kept. */
@@ -245,54 +283,76 @@ export class API {
 
   async #send<T>(method: string, url: string, options: RequestOptions): Promise<APIResult<T>> {
     const verb = checkMethod(method);
-    const path = this.#path(url, options.query);
-    const fullUrl = this.endpoint + path;
+    const path = this.#path(url, options.query, options.target);
     const { headers, payload } = this.#payload(options);
     if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch;
-    const request = { method: verb, url: fullUrl, headers: redactHeaders(headers), ...(options.json !== undefined ? { body: options.json } : {}), ...(options.body !== undefined ? { raw: options.body } : {}) };
-    if (this.log.enabled) {
-      this.log('%s %s%s', verb, redactUrl(fullUrl), options.json !== undefined ? `\n${dumpJson(options.json)}` : options.body !== undefined ? `\n${describeBytes(options.body)}` : '');
-    }
-
     const deadline = options.timeout ?? (options.serverTimeout === undefined ? this.timeout : undefined);
     const abort = linkAbort(options.signal, deadline);
-    const fail = (answered: boolean) => (error: unknown): never => {
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw connectionError(abort.timedOut ? Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }) : error, {
+
+    // The error to reject with when `endpoint` could not be used.
+    const failure = (endpoint: string, answered: boolean, error: unknown): unknown => {
+      if (options.signal?.aborted) return options.signal.reason;
+      const cause = abort.timedOut ? Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }) : error;
+      return connectionError(cause, {
         method: verb,
-        url: fullUrl,
-        endpoint: this.endpoint,
+        url: endpoint + path,
+        endpoint,
         socketPath: this.socketPath,
         pinned: this.#pinned,
         clientCert: this.#clientCert,
         answered,
-        tls: this.endpoint.startsWith('https:'),
+        tls: endpoint.startsWith('https:'),
       });
     };
 
     let fields: ResultFields;
     try {
       if (options.signal?.aborted) throw options.signal.reason;
-      const response = await this.dispatcher
-        .request({
-          origin: this.socketPath ? 'http://lxd' : this.endpoint,
-          path,
-          method: verb as Dispatcher.HttpMethod,
-          headers,
-          body: payload ?? null,
-          signal: abort.signal,
-          ...longPollTimeouts(options.serverTimeout),
-        })
-        .catch(fail(false));
+      let response: Dispatcher.ResponseData | undefined;
+      let endpoint = this.endpoint;
+      // Members in turn, from the one that answered last, while none can be connected to.
+      for (let attempt = 0; response === undefined; attempt++) {
+        const member = (this.#current + attempt) % this.#members.length;
+        endpoint = this.#members[member] as string;
+        if (this.log.enabled) {
+          const body = options.json !== undefined ? `\n${dumpJson(options.json)}` : options.body !== undefined ? `\n${describeBytes(options.body)}` : '';
+          this.log('%s %s%s', verb, redactUrl(endpoint + path), body);
+        }
+        try {
+          response = await this.dispatcher.request({
+            origin: this.socketPath ? 'http://lxd' : endpoint,
+            path,
+            method: verb as Dispatcher.HttpMethod,
+            headers,
+            body: payload ?? null,
+            signal: abort.signal,
+            ...longPollTimeouts(options.serverTimeout),
+          });
+          this.#current = member;
+        } catch (error) {
+          const retry = NOT_SENT.has(errorCode(error)) && attempt + 1 < this.#members.length && !abort.timedOut && !options.signal?.aborted;
+          if (!retry) throw failure(endpoint, false, error);
+          if (this.log.enabled) this.log('%s: %s, trying the next member', endpoint, (error as Error).message);
+        }
+      }
+      const request = {
+        method: verb,
+        url: endpoint + path,
+        headers: redactHeaders(headers),
+        ...(options.json !== undefined ? { body: options.json } : {}),
+        ...(options.body !== undefined ? { raw: options.body } : {}),
+      };
       const responseRecord = { status: response.statusCode, headers: response.headers };
       const contentType = String(response.headers['content-type'] ?? '');
       const json = /\bjson\b/i.test(contentType);
       if (options.stream && !json && response.statusCode < 400) {
         abort.keepUntil(response.body);
-        fields = { request, response: responseRecord, stream: response.body };
+        fields = { endpoint, request, response: responseRecord, stream: response.body };
       } else {
-        const bytes = await readBody(response.body, this.maxResponseBytes).catch(fail(true));
-        fields = parse(request, responseRecord, verb, contentType, json, bytes, this.maxResponseBytes);
+        const bytes = await readBody(response.body, this.maxResponseBytes).catch((error: unknown) => {
+          throw failure(endpoint, true, error);
+        });
+        fields = { endpoint, ...parse(request, responseRecord, verb, contentType, json, bytes, this.maxResponseBytes) };
       }
     } finally {
       abort.done();
@@ -304,7 +364,7 @@ export class API {
     return result;
   }
 
-  #path(url: string, query?: Query): string {
+  #path(url: string, query?: Query, target?: string): string {
     if (typeof url !== 'string') throw new TypeError(`url must be a string, got ${typeof url}`);
     let rest = url;
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) {
@@ -325,7 +385,9 @@ export class API {
       }
       params.set(name, String(value));
     }
+    if (target !== undefined) params.set('target', target);
     if (this.project !== undefined && !params.has('project')) params.set('project', this.project);
+    if (this.target !== undefined && !params.has('target')) params.set('target', this.target);
     const search = params.toString();
     return search ? `${path}?${search}` : path;
   }

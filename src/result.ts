@@ -46,6 +46,8 @@ export function resultPromise<T>(promise: Promise<APIResult<T>>): ResultPromise<
 }
 
 export interface ResultFields {
+  /** The endpoint (the cluster member) that answered. */
+  endpoint?: string;
   request: RequestRecord;
   response: ResponseRecord;
   data?: Envelope | undefined;
@@ -65,6 +67,8 @@ export class APIResult<T = unknown> {
   readonly metadata: T;
   /** The HTTP status. */
   readonly status: number;
+  /** The endpoint that answered: with several cluster members, the one that took the request. */
+  readonly endpoint: string;
   readonly request: RequestRecord;
   readonly response: ResponseRecord;
   /** The `ETag` header, to send back as `ifMatch`. */
@@ -82,6 +86,7 @@ export class APIResult<T = unknown> {
     this.request = fields.request;
     this.response = fields.response;
     this.status = fields.response.status;
+    this.endpoint = fields.endpoint ?? api.endpoint;
     this.data = fields.data as Envelope<T> | undefined;
     this.metadata = (isRecord(fields.data) ? fields.data.metadata : undefined) as T;
     this.body = fields.body;

@@ -148,7 +148,8 @@ export function connectionError(error: unknown, context: FailureContext): APICon
   }, { cause: error });
 }
 
-function errorCode(error: unknown): string {
+/** The first `code` on an error or its causes. */
+export function errorCode(error: unknown): string {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') return code;
