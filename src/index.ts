@@ -4,19 +4,9 @@ export { type Logger, REDACTED } from './debug.ts';
 export { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
 export { APIResult, type RequestRecord, type ResponseRecord, type ResultPromise, type WaitOptions } from './result.ts';
 export { findSocket, socketCandidates, unixEndpoint } from './transport.ts';
-export {
-  type AsyncResponse,
-  type Envelope,
-  type ErrorResponse,
-  type Image,
-  type Instance,
-  type InstanceState,
-  type Operation,
-  type Server,
-  type ServerEnvironment,
-  StatusCode,
-  type SyncResponse,
-} from './types.ts';
+export { type AsyncResponse, type Envelope, type ErrorResponse, StatusCode, type SyncResponse } from './types.ts';
+// Every resource and request type of LXD 5.0's API description: Instance, InstancesPost, Image, Operation, Server, ...
+export type * from './generated/lxd-types.ts';
 export {
   type EventOf,
   type EventsOptions,
