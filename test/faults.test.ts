@@ -9,6 +9,19 @@ import { type FaultServer, faultServer } from './helpers/faults.ts';
 
 const here = import.meta.dirname;
 
+/** Runs test/fixtures/connect.ts as user nobody and returns the error it printed. */
+function connectAsNobody(socketPath: string): unknown {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'connect.ts'), socketPath], {
+    uid: 65534,
+    gid: 65534,
+    encoding: 'utf8',
+    cwd: join(here, '..'),
+    timeout: 20_000,
+  });
+  assert.equal(child.stderr, '');
+  return JSON.parse(child.stdout);
+}
+
 describe('a server that breaks, over a unix socket', () => {
   let server: FaultServer;
   let api: API;
@@ -179,15 +192,7 @@ describe('sockets that cannot be used', () => {
     chmodSync(join(server.socketPath, '..'), 0o755);
     chmodSync(server.socketPath, 0o600);
     try {
-      const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'connect.ts'), server.socketPath], {
-        uid: 65534,
-        gid: 65534,
-        encoding: 'utf8',
-        cwd: join(here, '..'),
-        timeout: 20_000,
-      });
-      assert.equal(child.stderr, '');
-      assert.deepEqual(JSON.parse(child.stdout), {
+      assert.deepEqual(connectAsNobody(server.socketPath), {
         name: 'APIConnectionError',
         code: 'EACCES',
         message: `GET ${API.factory(server.socketPath).endpoint}/1.0/ok failed: connect EACCES ${server.socketPath} (permission denied on socket ${server.socketPath}: is this user in the lxd group?)`,
@@ -227,15 +232,7 @@ test('a socket in a folder this user may not search: factory() says permission d
   const server = await faultServer();
   chmodSync(join(server.socketPath, '..'), 0o700);
   try {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'connect.ts'), server.socketPath], {
-      uid: 65534,
-      gid: 65534,
-      encoding: 'utf8',
-      cwd: join(here, '..'),
-      timeout: 20_000,
-    });
-    assert.equal(child.stderr, '');
-    assert.deepEqual(JSON.parse(child.stdout), {
+    assert.deepEqual(connectAsNobody(server.socketPath), {
       name: 'APIConnectionError',
       code: 'EACCES',
       message: `Socket ${server.socketPath} is not accessible (permission denied: is this user in the lxd group?)`,
