@@ -9,6 +9,8 @@ import { VERSION } from '../src/index.ts';
 test('the packed tarball passes publint and attw, and a new project can import, require and type-check it', async () => {
   const { stdout } = await promisify(execFile)('bash', [join(import.meta.dirname, '..', 'scripts', 'check-package.sh')], {
     encoding: 'utf8',
+    // CI=true (GitHub Actions, .ci/run) turns on publint's colours, and 'All good!' would not be a line of its own.
+    env: { ...process.env, NO_COLOR: '1' },
     timeout: 180_000,
     maxBuffer: 16 * 1024 * 1024,
   });
