@@ -324,14 +324,18 @@ export class API {
             path,
             method: verb as Dispatcher.HttpMethod,
             headers,
-            body: payload ?? null,
+            // undici destroys the stream body of a request that could not connect: the next member needs it unread.
+            body: payload instanceof Readable && attempt + 1 < this.#members.length ? readLater(payload) : (payload ?? null),
             signal: abort.signal,
             ...longPollTimeouts(options.serverTimeout),
           });
           this.#current = member;
         } catch (error) {
           const retry = NOT_SENT.has(errorCode(error)) && attempt + 1 < this.#members.length && !abort.timedOut && !options.signal?.aborted;
-          if (!retry) throw failure(endpoint, false, error);
+          if (!retry) {
+            if (payload instanceof Readable) payload.destroy();
+            throw failure(endpoint, false, error);
+          }
           if (this.log.enabled) this.log('%s: %s, trying the next member', endpoint, (error as Error).message);
         }
       }
@@ -430,6 +434,15 @@ function parseEndpoint(endpoint: string): string {
   }
   if (url.username || url.password) throw new TypeError('the endpoint must not carry credentials; LXD authenticates with the client certificate');
   return endpoint.replace(/\/+$/, '');
+}
+
+/** A stream that starts reading `source` only once it is read itself (once a member is connected to). */
+function readLater(source: Readable): Readable {
+  return Readable.from(
+    (async function* () {
+      for await (const chunk of source) yield chunk;
+    })(),
+  );
 }
 
 function checkMethod(method: string): string {
