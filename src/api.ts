@@ -378,9 +378,10 @@ export class API {
     const queryAt = rest.indexOf('?');
     let path = queryAt === -1 ? rest : rest.slice(0, queryAt);
     if (!path.startsWith('/')) path = path === '' ? `/${this.defaultVersion}` : `/${this.defaultVersion}/${path}`;
-    if (path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment))) {
-      throw new TypeError(`${redactUrl(url)}: '.' and '..' segments are not allowed in a url`);
-    }
+    if (DOT_SEGMENT.test(path)) throw new TypeError(`${redactUrl(url)}: '.' and '..' segments are not allowed in a url`);
+    // Most requests: nothing to add, or only plain values (the wait's `timeout`), to a url without a query.
+    const fast = queryAt === -1 && target === undefined && this.project === undefined && this.target === undefined ? plainQuery(query) : undefined;
+    if (fast !== undefined) return fast === '' ? path : `${path}?${fast}`;
     const params = new URLSearchParams(queryAt === -1 ? '' : rest.slice(queryAt + 1));
     for (const [name, value] of Object.entries(query ?? {})) {
       if (value === undefined) continue;
@@ -443,6 +444,27 @@ function readLater(source: Readable): Readable {
       for await (const chunk of source) yield chunk;
     })(),
   );
+}
+
+// A `.` or `..` segment, also percent-encoded.
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+// What URLSearchParams writes unchanged.
+const PLAIN = /^[\w.*-]+$/;
+
+/** `a=1&b=x`, as URLSearchParams would write it, when every name and value is plain; undefined when URLSearchParams is needed. */
+function plainQuery(query: Query | undefined): string | undefined {
+  let search = '';
+  for (const name in query) {
+    if (!Object.hasOwn(query, name)) continue;
+    const value = query[name];
+    if (value === undefined) continue;
+    const type = typeof value;
+    if (type !== 'string' && type !== 'number' && type !== 'boolean') return undefined;
+    const text = String(value);
+    if (!PLAIN.test(name) || !PLAIN.test(text)) return undefined;
+    search = search === '' ? `${name}=${text}` : `${search}&${name}=${text}`;
+  }
+  return search;
 }
 
 function checkMethod(method: string): string {
