@@ -33,7 +33,7 @@ describe('instances over the unix socket', skip, () => {
       assert.equal(first.status, 200);
       assert.equal(first.metadata.status_code, 103);
       assert.equal(first.metadata.status, 'Running');
-      assert.ok(elapsed >= 900 && elapsed < 2900, `the server held the wait for about a second, not ${elapsed} ms`);
+      assert.ok(elapsed >= 900, `the server held the wait for a second, not ${elapsed} ms`);
       assert.match(first.request.url, /\/wait\?timeout=1$/);
       const second = await exec.wait({ timeout: 10 });
       assert.equal(second.status, 200);
