@@ -1,12 +1,13 @@
-// Before/after of a change to src/api.ts, in one run, alternating: the working tree's src/ against
-// the same src/ with src/api.ts taken from a git revision (or a file), and raw undici as the yardstick.
+// Before/after of a change to src/, in one run, alternating: the working tree's src/ against the same
+// src/ with src/api.ts, src/result.ts and src/debug.ts taken from a git revision (or src/api.ts from a
+// file), and raw undici as the yardstick. `HEAD` with a clean tree compares identical code: the noise floor.
 //   node --import tsx bench/ab.ts <git rev | path of the old api.ts>     (BENCH_ROUNDS, BENCH_SEQ)
 import { execFileSync, fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type * as Lib from '../src/index.ts';
 import { buildPlain } from './build.ts';
 import { BENCH_DIR, envInt, nowNs, quantile, ROOT, round, sortedCopy } from './lib.ts';
@@ -14,24 +15,46 @@ import { BENCH_DIR, envInt, nowNs, quantile, ROOT, round, sortedCopy } from './l
 const ROUNDS = envInt('BENCH_ROUNDS', 10);
 const SEQ = envInt('BENCH_SEQ', 1000);
 const from = process.argv[2] ?? 'HEAD';
-const old = existsSync(from) ? readFileSync(from, 'utf8') : execFileSync('git', ['show', `${from}:src/api.ts`], { cwd: ROOT, encoding: 'utf8' });
+const HOT = ['src/api.ts', 'src/result.ts', 'src/debug.ts'];
+const old: Record<string, string> = existsSync(from)
+  ? { 'src/api.ts': readFileSync(from, 'utf8') }
+  : Object.fromEntries(HOT.map((file) => [file, execFileSync('git', ['show', `${from}:${file}`], { cwd: ROOT, encoding: 'utf8' })]));
 const load = async (dir: string) => (await import(pathToFileURL(join(dir, '..', '..', 'src', 'index.js')).href)) as typeof Lib;
 const after = await load(buildPlain('ab-after'));
-const before = await load(buildPlain('ab-before', { 'src/api.ts': old }));
+const before = await load(buildPlain('ab-before', old));
 
+// BENCH_AB_FAKE=1: no socket, a dispatcher that answers at once with the canned bytes: the library's own
+// CPU without the kernel, the server and the scheduler's noise ("raw" is then the fake call + JSON.parse).
+const FAKE = process.env.BENCH_AB_FAKE === '1';
+const canned = (path: string) => {
+  const file = path.includes('instances') ? 'instances-recursion1.json' : path.includes('wait') ? 'operation-wait.json' : 'server.json';
+  return readFileSync(join(BENCH_DIR, 'fixtures', file));
+};
+const fake = {
+  request: async (options: { path: string }) => {
+    const bytes = canned(options.path.split('?')[0] as string);
+    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: { bytes: async () => new Uint8Array(bytes), json: async () => JSON.parse(bytes.toString()) } };
+  },
+  close: async () => {},
+} as unknown as Dispatcher;
 const socketPath = join(tmpdir(), `lxdapi-ab-${process.pid}.socket`);
-const server = fork(join(BENCH_DIR, 'server.ts'), [socketPath], { execArgv: ['--import', 'tsx'] });
-await new Promise((resolve) => server.once('message', resolve));
-const apiBefore = before.API.factory(socketPath);
-const apiAfter = after.API.factory(socketPath);
-const raw = new Agent({ connect: { socketPath } });
+const server = FAKE ? undefined : fork(join(BENCH_DIR, 'server.ts'), [socketPath], { execArgv: ['--import', 'tsx'] });
+if (server) await new Promise((resolve) => server.once('message', resolve));
+const unix = `http+unix://${encodeURIComponent(socketPath)}`;
+const apiBefore = FAKE ? new before.API(fake, unix) : before.API.factory(socketPath);
+const apiAfter = FAKE ? new after.API(fake, unix) : after.API.factory(socketPath);
+const raw = FAKE ? fake : new Agent({ connect: { socketPath } });
 
-for (const path of ['/1.0', '/1.0/operations/x/wait?timeout=30', '/1.0/instances?recursion=1']) {
+// The last one is the request `result.wait()` sends.
+const WAIT = { query: { timeout: 30 }, serverTimeout: 30 } as const;
+for (const [path, options] of [['/1.0'], ['/1.0/operations/x/wait?timeout=30'], ['/1.0/instances?recursion=1'], ['/1.0/operations/x/wait', WAIT]] as Array<[string, typeof WAIT?]>) {
+  if (process.env.BENCH_AB_PATHS && !process.env.BENCH_AB_PATHS.split(',').includes(path)) continue;
   const n = path.includes('instances') ? Math.ceil(SEQ / 5) : SEQ;
+  const rawPath = options ? `${path}?timeout=30` : path;
   const sides: Record<string, () => Promise<unknown>> = {
-    before: () => apiBefore.get(path),
-    after: () => apiAfter.get(path),
-    raw: async () => (await raw.request({ origin: 'http://lxd', path, method: 'GET' })).body.json(),
+    before: () => apiBefore.get(path, options),
+    after: () => apiAfter.get(path, options),
+    raw: async () => (await raw.request({ origin: 'http://lxd', path: rawPath, method: 'GET' })).body.json(),
   };
   const totals: Record<string, { ns: number; cpu: number; lat: number[] }> = {};
   for (const name of Object.keys(sides)) totals[name] = { ns: 0, cpu: 0, lat: [] };
@@ -59,9 +82,9 @@ for (const path of ['/1.0', '/1.0/operations/x/wait?timeout=30', '/1.0/instances
     return `${name} ${round((n * ROUNDS) / (t.ns / 1e9), 0)} req/s, cpu ${round(t.cpu / (n * ROUNDS), 1)} us/req, p50 ${round(quantile(sorted, 0.5) / 1e3, 1)} p99 ${round(quantile(sorted, 0.99) / 1e3, 1)} us`;
   });
   const rps = (name: string) => (n * ROUNDS) / ((totals[name] as { ns: number }).ns / 1e9);
-  console.log(`${path}\n  ${line.join('\n  ')}\n  before/raw ${round(rps('before') / rps('raw'))}  after/raw ${round(rps('after') / rps('raw'))}`);
+  console.log(`${path}${options ? ' (as wait() sends it)' : ''}\n  ${line.join('\n  ')}\n  before/raw ${round(rps('before') / rps('raw'))}  after/raw ${round(rps('after') / rps('raw'))}`);
 }
 await apiBefore.close();
 await apiAfter.close();
 await raw.close();
-server.kill();
+server?.kill();
