@@ -2,10 +2,11 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { createLogger, describeBytes, dumpJson, type Logger, redactHeaders, redactUrl } from './debug.ts';
 import { APIConnectionError } from './errors.ts';
-import { APIResult, bodyStart, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
+import { linkAbort } from './abort.ts';
+import { APIResult, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
+import { parse, readBody } from './response.ts';
 import { checkSocket, connectionError, defaultClientCertificate, errorCode, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
 import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
-import type { Envelope } from './types.ts';
 import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';
 import { type ExecOptions, type ExecSession, exec } from './exec.ts';
 import { openWebSocket, type WebSocketOptions } from './websocket.ts';
@@ -478,98 +479,3 @@ function longPollTimeouts(seconds: number | undefined): { headersTimeout?: numbe
   if (seconds < 0) return { headersTimeout: 0, bodyTimeout: 0 };
   return { headersTimeout: seconds * 1000 + LONG_POLL_MARGIN_MS, bodyTimeout: seconds * 1000 + LONG_POLL_MARGIN_MS };
 }
-
-const UNLINKED = { signal: null, timedOut: false, keepUntil(_stream: Readable) {}, done() {} };
-
-/** One AbortSignal for the caller's signal and the deadline, with nothing left behind once done. */
-function linkAbort(signal: AbortSignal | undefined, deadline: number | undefined) {
-  // Nothing to link: no AbortController, and no abort listener for undici to add and remove.
-  if (signal === undefined && deadline === undefined) return UNLINKED;
-  const controller = new AbortController();
-  const forward = () => controller.abort(signal?.reason);
-  signal?.addEventListener('abort', forward, { once: true });
-  const state = { timedOut: false };
-  const timer =
-    deadline === undefined
-      ? undefined
-      : setTimeout(() => {
-          state.timedOut = true;
-          controller.abort(new Error(`timed out after ${deadline} ms`));
-        }, deadline);
-  let kept = false;
-  const release = () => signal?.removeEventListener('abort', forward);
-  return {
-    signal: controller.signal,
-    get timedOut() {
-      return state.timedOut;
-    },
-    /** A streamed body stays abortable by the caller until it closes. */
-    keepUntil(stream: Readable) {
-      kept = true;
-      stream.once('close', release);
-    },
-    done() {
-      clearTimeout(timer);
-      if (!kept) release();
-    },
-  };
-}
-
-async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Uint8Array | 'too large'> {
-  // Uncapped: undici's own reader, without an async iterator's promise per chunk.
-  if (limit === Number.POSITIVE_INFINITY) return body.bytes().then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).byteLength;
-    if (size > limit) {
-      body.destroy();
-      return 'too large';
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
-}
-
-function parse(
-  request: ResultFields['request'],
-  response: ResultFields['response'],
-  method: string,
-  contentType: string,
-  json: boolean,
-  bytes: Uint8Array | 'too large',
-  limit: number,
-): ResultFields {
-  if (bytes === 'too large') {
-    return { request, response, problem: { message: `response larger than maxResponseBytes (${limit} bytes); use stream: true for large downloads` } };
-  }
-  if (!json) {
-    const empty = bytes.byteLength === 0 && method !== 'HEAD' && response.status !== 204;
-    if (empty && contentType === '') return { request, response, body: bytes, problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
-    if (/text\/html/i.test(contentType)) {
-      return { request, response, body: bytes, problem: { message: `expected an LXD JSON response, got ${contentType}: ${bodyStart(bytes)}` } };
-    }
-    return { request, response, body: bytes };
-  }
-  if (bytes.byteLength === 0) return { request, response, body: bytes, problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
-  let data: unknown;
-  try {
-    data = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  } catch (error) {
-    return { request, response, body: bytes, problem: { message: `invalid JSON in the response (${(error as Error).message}): ${bodyStart(bytes)}`, cause: error } };
-  }
-  if (!isEnvelope(data)) {
-    return { request, response, body: bytes, problem: { message: `the response is not an LXD envelope (no type sync, async or error): ${dumpJson(data, 0).slice(0, 200)}` } };
-  }
-  if (data.type === 'async' && !data.operation && response.headers.location === undefined) {
-    return { request, response, data, problem: { message: 'async response without an operation URL' } };
-  }
-  return { request, response, data };
-}
-
-function isEnvelope(data: unknown): data is Envelope {
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
-  const type = (data as { type?: unknown }).type;
-  return type === 'sync' || type === 'async' || type === 'error';
-}
-
