@@ -170,7 +170,7 @@ describe('an LXD cluster', skip, () => {
 
   test('cancel through another member: a token operation of member2, cancelled through member3, read back through member1', { timeout: 30_000 }, async () => {
     const [m1, m2, m3] = m as [API, API, API];
-    const token = await m2.post('certificates', { json: { name: uniqueName('cl-token'), type: 'client', token: true } });
+    const token = await m2.post<Operation>('certificates', { json: { name: uniqueName('cl-token'), type: 'client', token: true } });
     assert.equal(token.metadata.location, memberOf(1));
     assert.equal(token.metadata.may_cancel, true);
     const seen = await m3.get<Operation>(token.operation as string);
