@@ -46,7 +46,7 @@ export interface LxdRoutes {
     /**
      * Add a trusted certificate
      */
-    POST: { query: Record<never, never>; body: T.CertificatesPost; response: T.EmptyMetadata; async: false };
+    POST: { query: Record<never, never>; body: T.CertificatesPost; response: null | T.Operation; async: boolean };
   };
   "/1.0/certificates/{fingerprint}": {
     /**
@@ -176,7 +176,7 @@ export interface LxdRoutes {
     /**
      * Add an image alias
      */
-    POST: { query: { project?: string }; body: T.ImageAliasesPost; response: T.EmptyMetadata; async: false };
+    POST: { query: { project?: string }; body: T.ImageAliasesPost; response: null; async: false };
   };
   "/1.0/images/aliases/{name}": {
     /**
@@ -446,7 +446,7 @@ export interface LxdRoutes {
     /**
      * Add a network ACL
      */
-    POST: { query: { project?: string }; body: T.NetworkACLsPost; response: T.EmptyMetadata; async: false };
+    POST: { query: { project?: string }; body: T.NetworkACLsPost; response: null; async: false };
   };
   "/1.0/network-acls/{name}": {
     /**
@@ -674,7 +674,7 @@ export interface LxdRoutes {
     /**
      * Add a profile
      */
-    POST: { query: { project?: string }; body: T.ProfilesPost; response: T.EmptyMetadata; async: false };
+    POST: { query: { project?: string }; body: T.ProfilesPost; response: null; async: false };
   };
   "/1.0/profiles/{name}": {
     /**
@@ -706,7 +706,7 @@ export interface LxdRoutes {
     /**
      * Add a project
      */
-    POST: { query: Record<never, never>; body: T.ProjectsPost; response: T.EmptyMetadata; async: false };
+    POST: { query: Record<never, never>; body: T.ProjectsPost; response: null; async: false };
   };
   "/1.0/projects/{name}": {
     /**

@@ -979,7 +979,10 @@ export interface Image {
    * container
    */
   type: string;
-  update_source: ImageSource;
+  /**
+   * Left out when empty: json:"update_source,omitempty": only images that auto-update from a remote have one (LXD 5.0.2, e2e).
+   */
+  update_source?: ImageSource;
   /**
    * When the image was added to this LXD server
    *
@@ -2917,8 +2920,10 @@ export interface InstanceState {
   memory: InstanceStateMemory;
   /**
    * Network usage key/value pairs
+   *
+   * `null` when: nil map when the instance is not running (LXD 5.0.2, e2e).
    */
-  network: Record<string, InstanceStateNetwork>;
+  network: Record<string, InstanceStateNetwork> | null;
   /**
    * PID of the runtime
    *
@@ -3001,10 +3006,12 @@ export interface InstanceStateMemory {
    *
    * API extension: instances_state_total
    *
+   * Not sent by LXD 5.0.2: API extension instances_state_total, newer than 5.0.2.
+   *
    * @example
    * 12297557
    */
-  total: number;
+  total?: number;
   /**
    * Memory usage in bytes
    *
@@ -6886,23 +6893,27 @@ export interface Server {
    *
    * API extension: auth_user
    *
+   * Not sent by LXD 5.0.2: API extension auth_user, newer than 5.0.2.
+   *
    * @example
    * unix
    *
    * @readonly
    */
-  auth_user_method: string;
+  auth_user_method?: string;
   /**
    * The current user username as seen by LXD
    *
    * API extension: auth_user
+   *
+   * Not sent by LXD 5.0.2: API extension auth_user, newer than 5.0.2.
    *
    * @example
    * uid=201105
    *
    * @readonly
    */
-  auth_user_name: string;
+  auth_user_name?: string;
   /**
    * Server configuration map (refer to doc/server.md)
    *
@@ -6990,13 +7001,15 @@ export interface ServerEnvironment {
    *
    * API extension: server_instance_type_info
    *
+   * Not sent by LXD 5.0.2: API extension server_instance_type_info, newer than 5.0.2.
+   *
    * @example
    * [
    *   "container",
    *   "virtual-machine"
    * ]
    */
-  instance_types: string[];
+  instance_types?: string[];
   /**
    * OS kernel name
    *
@@ -7099,10 +7112,12 @@ export interface ServerEnvironment {
   /**
    * Whether the version is an LTS release
    *
+   * Not sent by LXD 5.0.2: added to stable-5.0 after 5.0.2, with no API extension of its own.
+   *
    * @example
    * false
    */
-  server_lts: boolean;
+  server_lts?: boolean;
   /**
    * Server hostname
    *

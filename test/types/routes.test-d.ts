@@ -92,6 +92,12 @@ export type Metadata = [
   Expect<Equal<RouteMetadata<'PUT', 'instances/c1', NoQuery>, Operation>>,
   Expect<Equal<RouteMetadata<'PATCH', 'instances/c1', NoQuery>, EmptyMetadata>>,
   Expect<Equal<RouteMetadata<'POST', 'storage-pools/p/volumes/custom', NoQuery>, EmptyMetadata | Operation>>,
+  // corrected by the e2e truth check: creations that answer with a Location send null; a certificate token is an operation
+  Expect<Equal<RouteMetadata<'POST', 'projects', NoQuery>, null>>,
+  Expect<Equal<RouteMetadata<'POST', 'certificates', NoQuery>, null | Operation>>,
+  Expect<Equal<RouteIsAsync<'POST', 'certificates'>, boolean>>,
+  Expect<Equal<null extends InstanceState['network'] ? true : false, true>>,
+  Expect<Equal<undefined extends Server['auth_user_name'] ? true : false, true>>,
   Expect<Equal<RouteIsAsync<'POST', 'instances'>, true>>,
   Expect<Equal<RouteIsAsync<'PATCH', 'instances/c1'>, false>>,
   // no route, no such method on a route, or not JSON: unknown
