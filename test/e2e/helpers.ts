@@ -2,13 +2,18 @@
 // sandbox of scripts/lxd-sandbox.sh, or any LXD described by the same
 // LXD_TEST_* exports) and prove things through the library only. The `lxc`
 // command line is never used to decide an assertion.
+//
+// Every API built here checks each JSON response against the generated types
+// (./schema-check.ts): importing this module makes each e2e file fail at its
+// end when the real LXD contradicted them.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { API, APIException, APINotFoundException, type Operation } from '../../src/index.ts';
+import { type API, APIException, APINotFoundException, type Operation } from '../../src/index.ts';
+import { checked, checkedFactory } from './schema-check.ts';
 
 /** The LXD_TEST_* exports of `scripts/lxd-sandbox.sh up` (or `scripts/lxd-existing.sh`). */
 export interface LxdTestEnv {
@@ -75,9 +80,18 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-/** A client of the test daemon's unix socket. */
+/** A client of the test daemon's unix socket; its JSON responses are checked against the generated types. */
 export function unixApi(project?: string): API {
-  return API.factory(lxd.socket, project === undefined ? {} : { project });
+  return checkedFactory(lxd.socket, project === undefined ? {} : { project });
+}
+
+/**
+ * A client of the test daemon over HTTPS, pinned to its certificate, with the
+ * trusted client certificate unless `as` says otherwise; its JSON responses
+ * are checked against the generated types.
+ */
+export function tlsApi(as: { cert: Buffer; key: Buffer } = { cert: readFileSync(lxd.clientCert), key: readFileSync(lxd.clientKey) }, url = lxd.url): API {
+  return checkedFactory(url, { serverCert: readFileSync(lxd.serverCert), ...as });
 }
 
 /** The PEM files of the TLS exports. */
@@ -158,7 +172,9 @@ export interface ExecMetadata {
  * from the test image, start, exec with recorded output read back, file push
  * and pull (binary), snapshot, stop, delete.
  */
-export async function instanceLifecycle(api: API, name: string): Promise<void> {
+export async function instanceLifecycle(given: API, name: string): Promise<void> {
+  // The caller's API, but with its JSON responses checked (the flow asserts no connection-error hint).
+  const api = checked(given);
   try {
     const created = await api.post('instances', { json: { name, source: { type: 'image', alias: lxd.image } } });
     assert.equal(created.status, 202);
