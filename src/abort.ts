@@ -1,9 +1,21 @@
 import type { Readable } from 'node:stream';
 
-const UNLINKED = { signal: null, timedOut: false, keepUntil(_stream: Readable) {}, done() {} };
+/** The caller's signal and the deadline as one, for one request. */
+export interface AbortLink {
+  /** What undici watches; null when there is neither a signal nor a deadline. */
+  readonly signal: AbortSignal | null;
+  /** Whether the deadline, not the caller, aborted the request. */
+  readonly timedOut: boolean;
+  /** A streamed body stays abortable by the caller until it closes. */
+  keepUntil(stream: Readable): void;
+  /** Clears the timer, and the caller's listener unless a stream kept it. */
+  done(): void;
+}
+
+const UNLINKED: AbortLink = { signal: null, timedOut: false, keepUntil() {}, done() {} };
 
 /** One AbortSignal for the caller's signal and the deadline, with nothing left behind once done. */
-export function linkAbort(signal: AbortSignal | undefined, deadline: number | undefined) {
+export function linkAbort(signal: AbortSignal | undefined, deadline: number | undefined): AbortLink {
   // Nothing to link: no AbortController, and no abort listener for undici to add and remove.
   if (signal === undefined && deadline === undefined) return UNLINKED;
   const controller = new AbortController();
@@ -24,7 +36,6 @@ export function linkAbort(signal: AbortSignal | undefined, deadline: number | un
     get timedOut() {
       return state.timedOut;
     },
-    /** A streamed body stays abortable by the caller until it closes. */
     keepUntil(stream: Readable) {
       kept = true;
       stream.once('close', release);
