@@ -14,18 +14,27 @@ export interface ServerSocket {
   destroy(): void;
   /** Frames received from the client: opcode and payload. */
   received: Array<{ opcode: number; payload: Buffer }>;
+  /** The upgrade request's headers. */
+  headers: IncomingMessage['headers'];
+  /** Called with each frame from the client as it arrives (set it in the open handler). */
+  onFrame?: (opcode: number, payload: Buffer) => void;
 }
+
+/** What `accept` decides: a status to refuse with (LXD's generic error text), a status and error text, or a handler of the open socket. */
+export type Decision = number | { status: number; error: string } | ((ws: ServerSocket) => void);
 
 /**
  * Answers websocket upgrades on a node:http server: `accept(req)` returns a
- * status (>= 400 refuses with an LXD error envelope) or a handler of the open socket.
+ * status (>= 400 refuses with an LXD error envelope, "not authorized" unless
+ * an error text is given) or a handler of the open socket.
  */
-export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) => number | ((ws: ServerSocket) => void)): void {
+export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) => Decision): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
     const decision = accept(req);
-    if (typeof decision === 'number') {
-      const body = JSON.stringify({ type: 'error', error: 'not authorized', error_code: decision, metadata: null });
-      socket.end(`HTTP/1.1 ${decision} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    if (typeof decision !== 'function') {
+      const { status, error } = typeof decision === 'number' ? { status: decision, error: 'not authorized' } : decision;
+      const body = JSON.stringify({ type: 'error', error, error_code: status, metadata: null });
+      socket.end(`HTTP/1.1 ${status} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       return;
     }
     const key = String(req.headers['sec-websocket-key']);
@@ -34,6 +43,7 @@ export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) =>
     const ws: ServerSocket = {
       socket,
       url: req.url ?? '',
+      headers: req.headers,
       received: [],
       sendText: (text) => socket.write(frame(0x1, Buffer.from(text))),
       sendBinary: (bytes) => socket.write(frame(0x2, bytes)),
@@ -52,6 +62,7 @@ export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) =>
         if (!parsed) break;
         pending = pending.subarray(parsed.size);
         ws.received.push({ opcode: parsed.opcode, payload: parsed.payload });
+        ws.onFrame?.(parsed.opcode, parsed.payload);
         if (parsed.opcode === 0x8) {
           socket.end(frame(0x8, parsed.payload.subarray(0, 2)));
         }
@@ -90,7 +101,7 @@ function parse(data: Buffer): { opcode: number; payload: Buffer; size: number } 
 /** A node:http server on a fresh unix socket that answers requests with `handler` and upgrades with `accept`. */
 export async function wsUnixServer(
   handler: (req: IncomingMessage, res: import('node:http').ServerResponse) => void,
-  accept: (req: IncomingMessage) => number | ((ws: ServerSocket) => void),
+  accept: (req: IncomingMessage) => Decision,
 ): Promise<{ socketPath: string; close(): Promise<void> }> {
   const { createServer } = await import('node:http');
   const { mkdtempSync, rmSync } = await import('node:fs');
@@ -99,20 +110,41 @@ export async function wsUnixServer(
   const dir = mkdtempSync(join(tmpdir(), 'lxdapi-ws-'));
   const socketPath = join(dir, 'unix.socket');
   const server = createServer(handler);
+  const close = track(server, accept);
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    socketPath,
+    close: async () => {
+      await close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The same over HTTPS on a free loopback port (`options` carry the certificate, key and client certificate policy). */
+export async function wsHttpsServer(
+  options: import('node:https').ServerOptions,
+  handler: (req: IncomingMessage, res: import('node:http').ServerResponse) => void,
+  accept: (req: IncomingMessage) => Decision,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const { createServer } = await import('node:https');
+  const server = createServer(options, handler);
+  const close = track(server, accept);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as import('node:net').AddressInfo).port, close };
+}
+
+/** Answers upgrades on `server` and returns how to close it with every upgraded socket. */
+function track(server: Server, accept: (req: IncomingMessage) => Decision): () => Promise<void> {
   const sockets = new Set<Duplex>();
   server.on('upgrade', (_req, socket: Duplex) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
   acceptUpgrades(server, accept);
-  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-  return {
-    socketPath,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      rmSync(dir, { recursive: true, force: true });
-    },
+  return async () => {
+    for (const socket of sockets) socket.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   };
 }
