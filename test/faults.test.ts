@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { API, APIConnectionError, APIException } from '../src/index.ts';
+import { selfSigned } from './helpers/certs.ts';
 import { type FaultServer, faultServer } from './helpers/faults.ts';
 
 const here = import.meta.dirname;
@@ -240,4 +241,47 @@ test('a socket in a folder this user may not search: factory() says permission d
   } finally {
     await server.close();
   }
+});
+
+describe('the same faults over TLS, with a pinned certificate', () => {
+  const pair = selfSigned('lxd-faults', ['IP:127.0.0.1']);
+  let server: FaultServer;
+  let api: API;
+  before(async () => {
+    server = await faultServer(pair);
+    api = API.factory(server.url.replace('127.0.0.1', 'localhost'), { serverCert: pair.cert, cert: pair.cert, key: pair.key });
+  });
+  after(async () => {
+    await api.close();
+    await server.close();
+  });
+
+  const expected: Array<[string, string, string]> = [
+    ['invalid-json', 'APIException', 'ERR_LXD_API'],
+    ['short-body', 'APIConnectionError', 'UND_ERR_SOCKET'],
+    ['reset-mid-body', 'APIConnectionError', 'ECONNRESET'],
+    ['never-answers', 'APIConnectionError', 'ERR_LXD_TIMEOUT'],
+    ['stalled-body', 'APIConnectionError', 'ERR_LXD_TIMEOUT'],
+    ['proxy-502', 'APIException', 'ERR_LXD_API'],
+    ['empty-200', 'APIException', 'ERR_LXD_API'],
+    ['null-200', 'APIException', 'ERR_LXD_API'],
+    ['not-envelope', 'APIException', 'ERR_LXD_API'],
+    ['deep-json', 'APIException', 'ERR_LXD_API'],
+    ['async-without-operation', 'APIException', 'ERR_LXD_API'],
+  ];
+  for (const [path, name, code] of expected) {
+    test(`${path}: ${name} ${code}`, async () => {
+      const error = await api.get(path, { timeout: 500 }).catch((e: unknown) => e);
+      const seen = error as { name: string; code: string; message: string };
+      // A TCP reset mid-body may reach undici as the reset itself or as the close that follows it.
+      const codes = code === 'ECONNRESET' ? ['ECONNRESET', 'UND_ERR_SOCKET'] : [code];
+      assert.equal(seen.name, name, seen.message);
+      assert.ok(codes.includes(seen.code), `${seen.code}: ${seen.message}`);
+      assert.ok(seen.message.startsWith(`GET ${api.endpoint}/1.0/${path} `), seen.message);
+    });
+  }
+
+  test('50 MB of JSON arrives whole over TLS', async () => {
+    assert.equal((await api.get<unknown[]>('big-json')).metadata.length, 25764);
+  });
 });

@@ -17,8 +17,9 @@ export const FAULTS = {
   },
   '/1.0/reset-mid-body': (socket: Socket) => {
     socket.write(head(200, 'application/json', 100));
-    // A unix socket has no RST: there, the abrupt close is the reset.
-    socket.write('{"type":"sync","metadata":', () => (socket.remoteAddress ? socket.resetAndDestroy() : socket.destroy()));
+    // Unix sockets have no RST, and a TLS socket cannot send one itself: there, the abrupt close (no close_notify) is the reset.
+    const tls = 'encrypted' in socket;
+    socket.write('{"type":"sync","metadata":', () => (socket.remoteAddress && !tls ? socket.resetAndDestroy() : socket.destroy()));
   },
   '/1.0/never-answers': () => {},
   '/1.0/stalled-body': (socket: Socket) => socket.write(`${head(200, 'application/json', 100)}{"type":`),
