@@ -174,9 +174,18 @@ export async function connectExec(result: APIResult, options: { signal?: AbortSi
 
 /**
  * Binary messages become data; LXD's empty text message (or the socket
- * closing) ends the stream. On a terminal (`onBarrier` given) LXD 5.0.2 can
- * send its barrier before the last output, so there the stream ends only
- * when the socket closes, and data after the barrier is kept.
+ * closing) ends the stream. On a terminal (`onBarrier` given) the barrier is
+ * answered and the stream ends when the socket closes, keeping anything that
+ * would follow the barrier (LXD 5.0.2 sends none: its barrier follows the
+ * end of its pty reader).
+ *
+ * Known LXD 5.0.x limit, server side: a terminal's output still buffered in
+ * the pty when the command exits can be dropped before it reaches the
+ * websocket (the pty reader reads it after the command is gone, then returns
+ * without sending it: "Detected closed channel: exiting" in LXD's debug log).
+ * Nothing a client does recovers it; a command whose last output matters
+ * should not exit right after writing it (see examples/interactive-exec.ts),
+ * or should run non-interactively (pipes are drained).
  */
 function pipeInto(ws: WebSocket, stream: Readable, onBarrier?: () => void): void {
   let ended = false;
