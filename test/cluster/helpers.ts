@@ -2,11 +2,17 @@
 // of `scripts/lxd-sandbox.sh cluster up` (LXD_CLUSTER_* exports) and decide
 // every assertion through the library only.
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { API, APIException, APINotFoundException, type APIOptions, type LXDEvent } from '../../src/index.ts';
+import { API, type APIOptions, type LXDEvent } from '../../src/index.ts';
+import { removeInstance, sleep, uniqueName as named } from '../helpers/lxd.ts';
+
+export { removeInstance, sleep };
+
+/** `cl-<8 hex>` unless told otherwise: host-unique, since cgroups are named after instances. */
+export const uniqueName = (prefix = 'cl') => named(prefix);
+
 
 export interface ClusterEnv {
   /** The members' URLs, in member order. */
@@ -62,28 +68,6 @@ export function clusterApi(endpoint: string | string[], options: APIOptions = {}
 }
 
 /** `cl-<8 hex>`: instance names are unique on the host (cgroups are named after them). */
-export function uniqueName(prefix = 'cl'): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Stops (forcibly) and deletes an instance, if it exists, retrying while LXD says it is busy. */
-export async function removeInstance(api: API, name: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const state = await api.get<{ status_code: number }>(`instances/${name}/state`);
-      if (state.metadata.status_code !== 102) await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true } }).wait();
-      await api.delete(`instances/${name}`).wait();
-      return;
-    } catch (error) {
-      if (error instanceof APINotFoundException) return;
-      if (!(error instanceof APIException) || attempt >= 40) throw error;
-      await sleep(250);
-    }
-  }
-}
-
 /** Pulls events until `until` has matched each of them, or rejects after `ms`. */
 export async function collect<E extends LXDEvent>(stream: AsyncIterable<E>, until: Array<(event: E) => boolean>, ms = 30_000): Promise<E[]> {
   const seen: E[] = [];

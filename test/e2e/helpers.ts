@@ -12,8 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type API, APIException, APINotFoundException, type Operation } from '../../src/index.ts';
+import { type API, APINotFoundException, type Operation } from '../../src/index.ts';
+import { removeInstance, uniqueName } from '../helpers/lxd.ts';
 import { checked, checkedFactory } from './schema-check.ts';
+
+export { removeInstance, uniqueName };
 
 /** The LXD_TEST_* exports of `scripts/lxd-sandbox.sh up` (or `scripts/lxd-existing.sh`). */
 export interface LxdTestEnv {
@@ -75,11 +78,6 @@ export const lxd = (typeof found === 'string' ? undefined : found) as LxdTestEnv
 /** `{ skip: 'no LXD: ...' }` for `describe()` when no LXD is there, else `{}`. */
 export const skip: { skip?: string } = typeof found === 'string' ? { skip: found } : {};
 
-/** `<prefix>-<8 hex>`: every object a suite creates is its own, whatever else runs on the daemon. */
-export function uniqueName(prefix: string): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
-
 /** A client of the test daemon's unix socket; its JSON responses are checked against the generated types. */
 export function unixApi(project?: string): API {
   return checkedFactory(lxd.socket, project === undefined ? {} : { project });
@@ -103,28 +101,6 @@ export function tlsFiles() {
     untrustedCert: readFileSync(lxd.untrustedCert),
     untrustedKey: readFileSync(lxd.untrustedKey),
   };
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Stops (forcibly) and deletes an instance, if it exists. LXD answers
- * `Instance is busy running a "stop" operation` for a moment after a failed
- * start, so a busy instance is retried for a few seconds.
- */
-export async function removeInstance(api: API, name: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const state = await api.get<{ status_code: number }>(`instances/${name}/state`);
-      if (state.metadata.status_code !== 102) await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true } }).wait();
-      await api.delete(`instances/${name}`).wait();
-      return;
-    } catch (error) {
-      if (error instanceof APINotFoundException) return;
-      if (!(error instanceof APIException) || attempt >= 40) throw error;
-      await sleep(250);
-    }
-  }
 }
 
 /** Deletes an image (by fingerprint) if it exists. */
