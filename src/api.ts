@@ -5,7 +5,7 @@ import { APIConnectionError } from './errors.ts';
 import { linkAbort } from './abort.ts';
 import { APIResult, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
 import { parse, readBody } from './response.ts';
-import { checkSocket, connectionError, defaultClientCertificate, errorCode, findSocket, fingerprint, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
+import { checkSocket, connectionError, defaultClientCertificate, errorCode, findSocket, fingerprint, NOT_SENT, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
 import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
 import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';
 import { type ExecOptions, type ExecSession, exec } from './exec.ts';
@@ -101,9 +101,6 @@ export interface RequestOptions<B = unknown, Q extends Query = Query> {
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 // How much longer than a long poll the client waits for LXD's answer.
 const LONG_POLL_MARGIN_MS = 30_000;
-
-// Failures that happen before a request is sent: another member may take it.
-const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** A client of one LXD server (or of the members of one cluster), over its unix socket or HTTPS. */
 export class API {

@@ -148,6 +148,9 @@ export function connectionError(error: unknown, context: FailureContext): APICon
   }, { cause: error });
 }
 
+/** Failures that happen before a request is sent: another cluster member may take it. */
+export const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
 /** The first `code` on an error or its causes. */
 export function errorCode(error: unknown): string {
   for (let current = error, depth = 0; current && depth < 5; depth++) {

@@ -4,7 +4,7 @@ import type { API } from './api.ts';
 import { redactUrl } from './debug.ts';
 import { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
 import { APIResult } from './result.ts';
-import { connectionError } from './transport.ts';
+import { connectionError, NOT_SENT } from './transport.ts';
 
 /** Options of `api.websocket()`. */
 export interface WebSocketOptions {
@@ -27,10 +27,10 @@ export interface WebSocketOptions {
  * TLS remote. Relative paths resolve as in `api.formatUrl()`, and the API's
  * `project` is added the same way.
  */
-export function websocketUrl(api: API, url: string): string {
+export function websocketUrl(api: API, url: string, endpoint = api.endpoint): string {
   const path = api.formatUrl(url).slice(api.endpoint.length);
   if (api.socketPath !== undefined) return `ws://lxd${path}`;
-  return api.endpoint.replace(/^http/, 'ws') + path;
+  return endpoint.replace(/^http/, 'ws') + path;
 }
 
 interface Handshake {
@@ -51,8 +51,23 @@ interface Handshake {
  * `APIConnectionError` and the same hints as requests. URLs in messages have
  * their `secret=` redacted.
  */
-export function openWebSocket(api: API, url: string, options: WebSocketOptions = {}): Promise<WebSocket> {
-  const target = websocketUrl(api, url);
+export async function openWebSocket(api: API, url: string, options: WebSocketOptions = {}): Promise<WebSocket> {
+  // The members of a cluster in turn, from the API's current one, while none can be connected to.
+  const start = Math.max(api.members.indexOf(api.endpoint), 0);
+  for (let attempt = 0; ; attempt++) {
+    const endpoint = api.members[(start + attempt) % api.members.length] as string;
+    try {
+      return await openOn(api, endpoint, url, options);
+    } catch (error) {
+      const unsent = error instanceof APIConnectionError && NOT_SENT.has(error.code);
+      if (!unsent || attempt + 1 >= api.members.length || options.signal?.aborted) throw error;
+      if (api.log.enabled) api.log('%s: %s, trying the next member', endpoint, error.message);
+    }
+  }
+}
+
+function openOn(api: API, endpoint: string, url: string, options: WebSocketOptions): Promise<WebSocket> {
+  const target = websocketUrl(api, url, endpoint);
   const record: Handshake = { body: [] };
   const dispatcher = observe(api.dispatcher, record);
   const log = api.log;
@@ -100,22 +115,22 @@ export function openWebSocket(api: API, url: string, options: WebSocketOptions =
       if (signal?.aborted) return reject(signal.reason);
       if (timedOut) {
         return reject(
-          connectionError(Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }), context(api, target)),
+          connectionError(Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }), context(api, endpoint, target)),
         );
       }
-      reject(handshakeError(api, target, record, event));
+      reject(handshakeError(api, endpoint, target, record, event));
     };
     ws.addEventListener('open', onOpen);
     ws.addEventListener('close', onClose);
   });
 }
 
-function context(api: API, url: string) {
-  return { method: 'GET', url, endpoint: api.endpoint, socketPath: api.socketPath, tls: url.startsWith('wss:') };
+function context(api: API, endpoint: string, url: string) {
+  return { method: 'GET', url, endpoint, socketPath: api.socketPath, tls: url.startsWith('wss:') };
 }
 
-function handshakeError(api: API, url: string, record: Handshake, event: { code: number; reason: string }): Error {
-  if (record.error) return connectionError(record.error, context(api, url));
+function handshakeError(api: API, endpoint: string, url: string, record: Handshake, event: { code: number; reason: string }): Error {
+  if (record.error) return connectionError(record.error, context(api, endpoint, url));
   if (record.status !== undefined && record.status !== 101) {
     const bytes = Buffer.concat(record.body);
     let data: unknown;
@@ -135,7 +150,7 @@ function handshakeError(api: API, url: string, record: Handshake, event: { code:
     return record.status === 404 ? new APINotFoundException(message, result) : new APIException(message, result);
   }
   return new APIConnectionError(`GET ${redactUrl(url)} failed: the websocket closed during its handshake (code ${event.code}${event.reason ? `, ${event.reason}` : ''})`, {
-    endpoint: api.endpoint,
+    endpoint,
     code: 'ERR_LXD_WEBSOCKET',
     hint: '',
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import type { WebSocket } from 'undici';
@@ -16,6 +17,15 @@ const echo = (ws: ServerSocket) => {
 };
 
 const SECRET = '9f8e7d6c5b4a39281706f5e4d3c2b1a0';
+
+/** A loopback port nothing listens on (it was free a moment ago). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
 
 function route(req: { url?: string | undefined }): Decision {
   const path = req.url ?? '';
@@ -156,6 +166,21 @@ describe('api.websocket() over TLS', () => {
         name: 'APIException',
         message: `GET wss://localhost:${server.port}/1.0/operations/op1/websocket?secret=<redacted> Permission denied (HTTP 403, websocket refused)`,
       });
+    } finally {
+      await api.close();
+    }
+  });
+
+  test('with several cluster members, a member that refuses the connection is skipped', async () => {
+    const closed = await freePort();
+    const api = API.factory([`https://127.0.0.1:${closed}`, `https://localhost:${server.port}`], { serverCert: serverPair.cert, ...client });
+    try {
+      const ws = await api.websocket('/1.0/echo');
+      assert.equal(ws.url, `wss://localhost:${server.port}/1.0/echo`);
+      ws.close();
+      const alone = API.factory([`https://127.0.0.1:${closed}`], { serverCert: serverPair.cert, ...client });
+      await assert.rejects(alone.websocket('/1.0/echo'), { name: 'APIConnectionError', code: 'ECONNREFUSED', endpoint: `https://127.0.0.1:${closed}` });
+      await alone.close();
     } finally {
       await api.close();
     }
