@@ -2,7 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import type { WebSocket } from 'undici';
 import type { API } from './api.ts';
 import { redactUrl } from './debug.ts';
-import { waitUntilDone } from './operations.ts';
+import { operationPath, waitUntilDone } from './operations.ts';
 import type { APIResult } from './result.ts';
 import type { Operation } from './types.ts';
 import { openWebSocket } from './websocket.ts';
@@ -88,12 +88,8 @@ export async function connectExec(result: APIResult, options: { signal?: AbortSi
     throw new TypeError(`${result.request.method} ${redactUrl(result.request.url)}: not an exec operation with websockets (no metadata.fds); send wait-for-websocket: true`);
   }
   const interactive = typeof fds['1'] !== 'string';
-  const [path, query] = result.operation.split('?', 2) as [string, string?];
-  const url = (secret: string) => {
-    const params = new URLSearchParams(query ?? '');
-    params.set('secret', secret);
-    return `${path}/websocket?${params.toString()}`;
-  };
+  const operationUrl = result.operation;
+  const url = (secret: string) => operationPath(operationUrl, '/websocket', { secret });
 
   const stdout = new Readable({ read() {} });
   const stderr = new Readable({ read() {} });

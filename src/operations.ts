@@ -1,6 +1,6 @@
 import { redactUrl } from './debug.ts';
 import type { APIResult } from './result.ts';
-import { APINotFoundException } from './errors.ts';
+import { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
 import type { Operation } from './types.ts';
 
 /** Options of `result.waitUntilDone()`. */
@@ -99,8 +99,7 @@ export function latestOperation(result: APIResult): Operation | undefined {
  */
 export async function waitUntilDone(result: APIResult, options: WaitUntilDoneOptions = {}): Promise<APIResult<Operation>> {
   const url = operationUrl(result);
-  const [path, query] = url.split('?', 2) as [string, string?];
-  const waitPath = `${path}/wait${query ? `?${query}` : ''}`;
+  const waitPath = operationPath(url, '/wait');
   const { signal, onProgress } = options;
   const limit = options.timeout === undefined || options.timeout < 0 ? undefined : options.timeout;
   const interval = Math.max(1, Math.ceil(options.progressInterval ?? 1));
@@ -108,30 +107,24 @@ export async function waitUntilDone(result: APIResult, options: WaitUntilDoneOpt
   let state = latestOperation(result);
   let seen = JSON.stringify(state?.metadata ?? null);
   for (;;) {
-    if (signal?.aborted) throw signal.reason;
     const remaining = limit === undefined ? undefined : limit * 1000 - (performance.now() - started);
     if (remaining !== undefined && remaining <= 0) throw new OperationTimeoutError(url, limit as number, state);
+    // One long poll: the sampling interval with onProgress, else the API's waitTimeout (-1: no limit), never past the deadline.
     let seconds = onProgress ? interval : result.api.waitTimeout;
-    if (seconds < 0) seconds = Number.POSITIVE_INFINITY;
-    if (remaining !== undefined) seconds = Math.min(seconds, Math.ceil(remaining / 1000));
-    const poll = new AbortController();
-    let expired = false;
-    const forward = () => poll.abort(signal?.reason);
-    signal?.addEventListener('abort', forward, { once: true });
-    const timer =
-      remaining === undefined
-        ? undefined
-        : setTimeout(() => {
-            expired = true;
-            poll.abort(new Error('deadline'));
-          }, remaining);
+    if (remaining !== undefined) seconds = seconds < 0 ? Math.ceil(remaining / 1000) : Math.min(seconds, Math.ceil(remaining / 1000));
     let answer: APIResult<Operation>;
     try {
-      const timeout = Number.isFinite(seconds) ? seconds : -1;
-      answer = await result.api.get<Operation>(waitPath, { query: { timeout }, serverTimeout: timeout, signal: poll.signal });
+      // The request's own deadline and signal: an abort rejects with its reason and leaves no timer.
+      answer = await result.api.get<Operation>(waitPath, {
+        query: { timeout: seconds },
+        serverTimeout: seconds,
+        ...(signal ? { signal } : {}),
+        ...(remaining !== undefined ? { timeout: remaining } : {}),
+      });
     } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      if (expired) throw new OperationTimeoutError(url, limit as number, state);
+      if (error instanceof APIConnectionError && error.code === 'ERR_LXD_TIMEOUT' && remaining !== undefined) {
+        throw new OperationTimeoutError(url, limit as number, state);
+      }
       if (error instanceof APINotFoundException && error.status === 404) {
         const before = state ? `; last seen ${state.status} (${state.status_code})` : '';
         throw new OperationGoneError(
@@ -140,13 +133,8 @@ export async function waitUntilDone(result: APIResult, options: WaitUntilDoneOpt
           { cause: error },
         );
       }
-      if (isOperation(error instanceof Error && 'result' in error ? (error as { result: APIResult }).result.metadata : undefined)) {
-        latest.set(result, (error as unknown as { result: APIResult<Operation> }).result.metadata);
-      }
+      if (error instanceof APIException && isOperation(error.result.metadata)) latest.set(result, error.result.metadata);
       throw error;
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', forward);
     }
     state = answer.metadata;
     latest.set(result, state);
@@ -194,12 +182,29 @@ export function operationProgress(operation: Operation): string | undefined {
   return undefined;
 }
 
-function operationUrl(result: APIResult): string {
+/**
+ * The URL of the operation a result started (or, for `GET /1.0/operations/<id>`,
+ * describes); throws when there is none.
+ */
+export function operationUrl(result: APIResult): string {
   if (result.operation !== undefined) return result.operation;
   const op = isOperation(result.metadata) ? result.metadata : undefined;
   if (op && result.request.url.includes('/operations/')) return `/${result.api.defaultVersion}/operations/${op.id}`;
   const what = result.data ? `a ${result.data.type} response` : 'a non-JSON response';
-  throw new Error(`${result.request.method} ${redactUrl(result.request.url)} returned ${what} with no operation`);
+  throw new Error(`${result.request.method} ${redactUrl(result.request.url)} returned ${what} with no operation to wait for`);
+}
+
+/**
+ * `<operation><suffix>`, keeping the operation URL's own query (a cluster
+ * member's forwarded operations carry `?project=`), plus `params`:
+ * `/1.0/operations/<id>/wait?project=default`.
+ */
+export function operationPath(url: string, suffix: string, params: Record<string, string> = {}): string {
+  const [path, query = ''] = url.split('?', 2) as [string, string?];
+  const search = new URLSearchParams(query);
+  for (const [name, value] of Object.entries(params)) search.set(name, value);
+  const text = search.toString();
+  return `${path}${suffix}${text ? `?${text}` : ''}`;
 }
 
 function isOperation(value: unknown): value is Operation {

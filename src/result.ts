@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { API } from './api.ts';
 import { describeBytes, dumpJson, redactUrl } from './debug.ts';
 import { APIException, APINotFoundException } from './errors.ts';
-import { type CancelOptions, cancelOperation, type WaitUntilDoneOptions, waitUntilDone } from './operations.ts';
+import { type CancelOptions, cancelOperation, operationPath, operationUrl, type WaitUntilDoneOptions, waitUntilDone } from './operations.ts';
 import type { Envelope, Operation } from './types.ts';
 
 /** What was sent, as `APIResult.request` keeps it (headers redacted). */
@@ -143,17 +143,14 @@ export class APIResult<T = unknown> {
 
   /**
    * Long-polls `<operation>/wait?timeout=<timeout>` once and returns that
-   * result, validated: a failed operation rejects. When the timeout runs
+   * result, validated: a failed operation rejects. The operation is the one
+   * this result started, or the one a `GET /1.0/operations/<id>` describes. When the timeout runs
    * out first, LXD answers 200 with the operation still running (103).
    */
-  wait(options: WaitOptions = {}): Promise<APIResult<Operation>> {
-    if (this.operation === undefined) {
-      const what = this.data ? `a ${this.data.type} response` : 'a non-JSON response';
-      return Promise.reject(new Error(`${this.#message(`returned ${what} with no operation to wait for`)}`));
-    }
+  async wait(options: WaitOptions = {}): Promise<APIResult<Operation>> {
+    const url = operationUrl(this);
     const timeout = options.timeout ?? this.api.waitTimeout;
-    const [path, query = ''] = this.operation.split('?', 2) as [string, string?];
-    return this.api.get<Operation>(`${path}/wait${query ? `?${query}` : ''}`, {
+    return this.api.get<Operation>(operationPath(url, '/wait'), {
       query: { timeout },
       serverTimeout: timeout,
       ...(options.signal ? { signal: options.signal } : {}),
