@@ -57,7 +57,8 @@ export function parse(
   return { request, response, data };
 }
 
-function isEnvelope(data: unknown): data is Envelope {
+/** Whether parsed JSON is an LXD envelope: an object whose `type` is sync, async or error. */
+export function isEnvelope(data: unknown): data is Envelope {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
   const type = (data as { type?: unknown }).type;
   return type === 'sync' || type === 'async' || type === 'error';

@@ -27,28 +27,25 @@ export const StatusCode = {
 
 export type StatusCode = (typeof StatusCode)[keyof typeof StatusCode];
 
-/** The envelope of a synchronous answer. A real LXD sends `error: ""` and `error_code: 0` on success. */
-export interface SyncResponse<T = unknown> {
-  type: 'sync';
+/** What the sync and async envelopes share. A real LXD sends `error: ""` and `error_code: 0` on success. */
+interface SuccessEnvelope<T> {
   status: string;
   status_code: number;
+  /** The operation's URL in an async answer, e.g. `/1.0/operations/<uuid>`; empty in a sync one. */
   operation: string;
   error_code: number;
   error: string;
   metadata: T;
 }
 
-/** The envelope of an answer that started a background operation (HTTP 202, with `Location`). */
-export interface AsyncResponse<T = Operation> {
+/** The envelope of a synchronous answer. */
+export interface SyncResponse<T = unknown> extends SuccessEnvelope<T> {
+  type: 'sync';
+}
+
+/** The envelope of an answer that started a background operation (HTTP 202, with `Location`): `metadata` is the operation. */
+export interface AsyncResponse<T = Operation> extends SuccessEnvelope<T> {
   type: 'async';
-  status: string;
-  status_code: number;
-  /** The operation's URL, e.g. `/1.0/operations/<uuid>`. */
-  operation: string;
-  error_code: number;
-  error: string;
-  /** The operation that was created. */
-  metadata: T;
 }
 
 /** The envelope of a failure. */

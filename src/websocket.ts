@@ -3,7 +3,8 @@ import { WebSocket } from 'undici';
 import type { API } from './api.ts';
 import { redactUrl } from './debug.ts';
 import { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
-import { APIResult } from './result.ts';
+import { isEnvelope } from './response.ts';
+import { APIResult, bodyStart } from './result.ts';
 import { connectionError, NOT_SENT } from './transport.ts';
 
 /** Options of `api.websocket()`. */
@@ -140,7 +141,7 @@ function handshakeError(api: API, endpoint: string, url: string, record: Handsha
       data = undefined;
     }
     const lxdError = typeof (data as { error?: unknown } | undefined)?.error === 'string' ? (data as { error: string }).error : '';
-    const text = lxdError || (bytes.byteLength ? bytes.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200) : record.statusText || 'no websocket upgrade');
+    const text = lxdError || (bytes.byteLength ? bodyStart(bytes) : record.statusText || 'no websocket upgrade');
     const result = new APIResult(api, {
       request: { method: 'GET', url, headers: {} },
       response: { status: record.status, headers: record.headers ?? {} },
@@ -154,10 +155,6 @@ function handshakeError(api: API, endpoint: string, url: string, record: Handsha
     code: 'ERR_LXD_WEBSOCKET',
     hint: '',
   });
-}
-
-function isEnvelope(data: unknown): data is APIResult['data'] & object {
-  return typeof data === 'object' && data !== null && ['sync', 'async', 'error'].includes((data as { type?: unknown }).type as string);
 }
 
 /** The dispatcher, composed with an interceptor that records the handshake's response status, body and connection error. */
