@@ -24,13 +24,10 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
 STATE="$(realpath -m -- "${LXD_SANDBOX_DIR:-$REPO/.lxd-sandbox}")"
-IMAGE_ALIAS=busybox
 
-log() { printf '[lxd-existing] %s\n' "$*" >&2; }
-die() {
-	printf '[lxd-existing] error: %s\n' "$*" >&2
-	exit 1
-}
+LOG_TAG=lxd-existing
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
 
 if [[ -z "${LXD_DIR:-}" ]]; then
 	if [[ -S /var/snap/lxd/common/lxd/unix.socket ]]; then LXD_DIR=/var/snap/lxd/common/lxd; else LXD_DIR=/var/lib/lxd; fi
@@ -57,7 +54,6 @@ wait_op() {
 	[[ "$(json 'd.metadata.status_code' <<<"$result")" == 200 ]] || die "operation $op failed: $(json 'd.metadata.err' <<<"$result")"
 }
 exists() { curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCKET" "http://lxd$1" | grep -qx 200; }
-fingerprint_of() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^.*=//; s/://g' | tr 'A-F' 'a-f'; }
 
 mkdir -p "$STATE/certs"
 api GET /1.0 >/dev/null
@@ -77,59 +73,24 @@ case "$address" in
 esac
 
 # Client certificates: one trusted, one that stays untrusted.
-make_cert() {
-	[[ -s "$1" && -s "$2" ]] && return 0
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -nodes -sha384 -keyout "$2" -out "$1" \
-		-days 3650 -subj "/CN=$3" -addext "extendedKeyUsage=clientAuth" >/dev/null 2>&1 || die "openssl could not make $1"
-	chmod 600 "$2"
-}
 make_cert "$STATE/certs/client.crt" "$STATE/certs/client.key" lxdapi-test
 make_cert "$STATE/certs/untrusted.crt" "$STATE/certs/untrusted.key" lxdapi-untrusted
-if ! exists "/1.0/certificates/$(fingerprint_of "$STATE/certs/client.crt")"; then
+if ! exists "/1.0/certificates/$(cert_fingerprint "$STATE/certs/client.crt")"; then
 	log "trusting the client certificate lxdapi-test"
 	body="$(sed '/-----/d' "$STATE/certs/client.crt" | tr -d '\n')"
 	api POST /1.0/certificates -H 'Content-Type: application/json' \
 		--data "{\"type\":\"client\",\"name\":\"lxdapi-test\",\"certificate\":\"$body\"}" >/dev/null
 fi
-untrusted="$(fingerprint_of "$STATE/certs/untrusted.crt")"
+untrusted="$(cert_fingerprint "$STATE/certs/untrusted.crt")"
 if exists "/1.0/certificates/$untrusted"; then api DELETE "/1.0/certificates/$untrusted" >/dev/null; fi
 
 # The trust password (LXD 5.0; 5.21 dropped core.trust_password for tokens).
-[[ -s "$STATE/trust_password" ]] || od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$STATE/trust_password"
+[[ -s "$STATE/trust_password" ]] || random_hex 16 >"$STATE/trust_password"
 api PATCH /1.0 -H 'Content-Type: application/json' \
 	--data "{\"config\":{\"core.trust_password\":\"$(cat "$STATE/trust_password")\"}}" >/dev/null
 
-# The images: the same deterministic busybox tarballs as the sandbox's.
-build_image() {
-	local out="$1" with_init="$2" name="$3" desc="$4" bb=/bin/busybox arch epoch tmp a
-	[[ -s "$out" ]] && return 0
-	"$bb" --list >/dev/null 2>&1 || die "$bb is missing or broken (package busybox-static)"
-	arch="$(uname -m)"
-	epoch="$(stat -c %Y "$bb")"
-	tmp="$(mktemp -d "$STATE/.image.XXXXXX")"
-	mkdir -p "$tmp/rootfs"/{bin,sbin,etc,dev,proc,sys,tmp,root,run,var,mnt}
-	cp "$bb" "$tmp/rootfs/bin/busybox"
-	for a in sh ash cat echo ls sleep true false env id uname hostname ps mount umount \
-		mkdir rm touch grep sed wc head tail printf test kill sync poweroff halt reboot; do
-		ln -s busybox "$tmp/rootfs/bin/$a"
-	done
-	if [[ "$with_init" == yes ]]; then ln -s ../bin/busybox "$tmp/rootfs/sbin/init"; fi
-	printf '::sysinit:/bin/true\n::shutdown:/bin/sync\n' >"$tmp/rootfs/etc/inittab"
-	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$tmp/rootfs/etc/passwd"
-	printf 'root:x:0:\n' >"$tmp/rootfs/etc/group"
-	printf 'architecture: %s\ncreation_date: %s\nproperties:\n  architecture: %s\n  description: %s\n  name: %s\n  os: busybox\n  release: test\n' \
-		"$arch" "$epoch" "$arch" "$desc" "$name" >"$tmp/metadata.yaml"
-	chmod 755 "$tmp/rootfs" "$tmp/rootfs"/* "$tmp/rootfs/bin/busybox"
-	chmod 1777 "$tmp/rootfs/tmp"
-	chmod 700 "$tmp/rootfs/root"
-	chmod 644 "$tmp/metadata.yaml" "$tmp/rootfs/etc"/*
-	tar -C "$tmp" --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" --format=gnu -cf - metadata.yaml rootfs |
-		gzip -n -9 >"$out.tmp"
-	rm -rf "$tmp"
-	mv -f "$out.tmp" "$out"
-}
-build_image "$STATE/busybox.tar.gz" yes busybox "busybox (lxdapi test image)"
-build_image "$STATE/noinit.tar.gz" no busybox-noinit "busybox without /sbin/init (lxdapi test image, does not start)"
+# The images: the same deterministic busybox tarballs as the sandbox's (scripts/lib/common.sh).
+ensure_images "$STATE"
 
 fp="$(sha256sum "$STATE/busybox.tar.gz" | cut -d' ' -f1)"
 if ! exists "/1.0/images/$fp"; then
@@ -148,19 +109,6 @@ fi
 [[ "$(api GET /1.0/profiles/default | json 'd.metadata.devices.root?.type')" == disk ]] ||
 	die "the default profile has no root disk: run lxd init --auto first"
 
-{
-	printf 'export LXD_TEST_DIR=%s\n' "$LXD_DIR"
-	printf 'export LXD_TEST_SOCKET=%s\n' "$SOCKET"
-	printf 'export LXD_TEST_URL=%s\n' "$url"
-	printf 'export LXD_TEST_SERVER_CERT=%s\n' "$LXD_DIR/server.crt"
-	printf 'export LXD_TEST_CLIENT_CERT=%s\n' "$STATE/certs/client.crt"
-	printf 'export LXD_TEST_CLIENT_KEY=%s\n' "$STATE/certs/client.key"
-	printf 'export LXD_TEST_UNTRUSTED_CERT=%s\n' "$STATE/certs/untrusted.crt"
-	printf 'export LXD_TEST_UNTRUSTED_KEY=%s\n' "$STATE/certs/untrusted.key"
-	printf 'export LXD_TEST_IMAGE=%s\n' "$IMAGE_ALIAS"
-	printf 'export LXD_TEST_IMAGE_TARBALL=%s\n' "$STATE/busybox.tar.gz"
-	printf 'export LXD_TEST_NOINIT_TARBALL=%s\n' "$STATE/noinit.tar.gz"
-	printf 'export LXD_TEST_TRUST_PASSWORD=%s\n' "$(cat "$STATE/trust_password")"
-} >"$STATE/env"
+write_test_env "$STATE" "$LXD_DIR" "$url"
 log "exports written to $STATE/env"
 cat "$STATE/env"
