@@ -20,8 +20,11 @@ export interface ServerSocket {
   onFrame?: (opcode: number, payload: Buffer) => void;
 }
 
-/** What `accept` decides: a status to refuse with (LXD's generic error text), a status and error text, or a handler of the open socket. */
-export type Decision = number | { status: number; error: string } | ((ws: ServerSocket) => void);
+/**
+ * What `accept` decides: a status to refuse with (LXD's generic error text), a
+ * status and error text, a handler of the open socket, or `null`: never answer.
+ */
+export type Decision = number | { status: number; error: string } | ((ws: ServerSocket) => void) | null;
 
 /**
  * Answers websocket upgrades on a node:http server: `accept(req)` returns a
@@ -31,6 +34,7 @@ export type Decision = number | { status: number; error: string } | ((ws: Server
 export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) => Decision): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
     const decision = accept(req);
+    if (decision === null) return;
     if (typeof decision !== 'function') {
       const { status, error } = typeof decision === 'number' ? { status: decision, error: 'not authorized' } : decision;
       const body = JSON.stringify({ type: 'error', error, error_code: status, metadata: null });
