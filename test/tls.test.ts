@@ -85,6 +85,25 @@ describe('TLS remotes', () => {
     }
   });
 
+  test('a PKI server certificate signed by another CA than the one given is refused', async () => {
+    const ca = selfSigned('lxdapi-test-ca', []);
+    const otherCa = selfSigned('lxdapi-other-ca', []);
+    const pki = await httpsServer(whoAmI, signedBy(ca, 'pki-server', ['DNS:localhost']));
+    try {
+      const error = await refusal(API.factory(`https://localhost:${pki.port}`, { ca: otherCa.cert, ...client }));
+      assert.deepEqual(
+        [error.code, error.endpoint, error.hint],
+        [
+          'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+          `https://localhost:${pki.port}`,
+          "the server's certificate is not trusted: pass it as serverCert (lxc keeps it in ~/.config/lxc/servercerts/) or its CA as ca",
+        ],
+      );
+    } finally {
+      await pki.close();
+    }
+  });
+
   test('expired and not-yet-valid certificates are refused even when pinned', async () => {
     const cases: Array<[Pair, string, string]> = [
       [selfSigned('expired', ['IP:127.0.0.1'], { start: '20200101000000Z', end: '20210101000000Z' }), 'CERT_HAS_EXPIRED', "the server's certificate has expired"],
