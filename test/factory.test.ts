@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Agent } from 'undici';
 import { API, findSocket, socketCandidates, unixEndpoint } from '../src/index.ts';
+import { withEnv } from './helpers/env.ts';
 import { reply, sync, type TestServer, unixServer } from './helpers/server.ts';
 
 describe('API.factory()', () => {
@@ -63,20 +64,15 @@ describe('API.factory()', () => {
   });
 
   test('uses LXD_DIR from the environment when given no endpoint', async () => {
-    const saved = { LXD_SOCKET: process.env.LXD_SOCKET, LXD_DIR: process.env.LXD_DIR };
-    delete process.env.LXD_SOCKET;
-    process.env.LXD_DIR = join(server.socketPath, '..');
-    try {
+    await withEnv({ LXD_SOCKET: undefined, LXD_DIR: join(server.socketPath, '..') }, async () => {
       const api = API.factory();
-      assert.equal(api.socketPath, server.socketPath);
-      assert.equal((await api.get('')).status, 200);
-      await api.close();
-    } finally {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
+      try {
+        assert.equal(api.socketPath, server.socketPath);
+        assert.equal((await api.get('')).status, 200);
+      } finally {
+        await api.close();
       }
-    }
+    });
   });
 
   test('names every path it tried when no socket exists', () => {

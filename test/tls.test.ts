@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { API, APIConnectionError } from '../src/index.ts';
 import { type Pair, selfSigned, signedBy } from './helpers/certs.ts';
+import { withEnv } from './helpers/env.ts';
 import { httpsServer, reply, sync, type TestServer } from './helpers/server.ts';
 
 // What the server says about the client certificate, as LXD's `auth` does.
@@ -123,10 +124,8 @@ describe('TLS remotes', () => {
   test('a server that demands a client certificate the client lacks: refused, saying so', async () => {
     const strict = await httpsServer(whoAmI, { ...serverPair, requestCert: true, rejectUnauthorized: true, ca: client.cert });
     try {
-      const home = process.env.HOME;
-      process.env.HOME = '/nonexistent'; // no ~/.config/lxc/client.crt to fall back on
-      const error = await refusal(API.factory(strict.url, { serverCert: serverPair.cert }));
-      process.env.HOME = home;
+      // No ~/.config/lxc/client.crt to fall back on.
+      const error = await withEnv({ HOME: '/nonexistent' }, () => refusal(API.factory(strict.url, { serverCert: serverPair.cert })));
       // TLS 1.3 rejects after the handshake: the alert, or just the close, whichever the client reads first.
       if (error.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
         assert.equal(error.hint, 'the server refused the TLS handshake over the client certificate: pass cert and key, and trust them on the server (lxc config trust add)');

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { API, APIException, APINotFoundException, type Instance, type Server } from '../../src/index.ts';
+import { withEnv } from '../helpers/env.ts';
 import { escapeRegExp, lxd, removeInstance, skip, uniqueName, unixApi } from './helpers.ts';
 
 describe('server, errors and listings over the unix socket', skip, () => {
@@ -15,10 +16,7 @@ describe('server, errors and listings over the unix socket', skip, () => {
   after(() => api?.close());
 
   test('API.factory() finds the socket through LXD_DIR alone, and GET /1.0 answers', async () => {
-    const saved = { LXD_DIR: process.env.LXD_DIR, LXD_SOCKET: process.env.LXD_SOCKET };
-    process.env.LXD_DIR = lxd.dir;
-    delete process.env.LXD_SOCKET;
-    const found = API.factory();
+    const found = await withEnv({ LXD_DIR: lxd.dir, LXD_SOCKET: undefined }, () => API.factory());
     try {
       assert.equal(found.socketPath, `${lxd.dir}/unix.socket`);
       const server = await found.get<Server>('/1.0');
@@ -31,10 +29,6 @@ describe('server, errors and listings over the unix socket', skip, () => {
       assert.equal(server.request.url, `${found.endpoint}/1.0`);
     } finally {
       await found.close();
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
     }
   });
 
