@@ -109,8 +109,12 @@ export function operation(id: string, fields: Record<string, unknown> = {}): Rec
   };
 }
 
-/** An async (202) envelope for an operation, with its `Location`. */
+/** The async envelope of an operation just created, as LXD sends it with HTTP 202. */
+export function created(op: Record<string, unknown>): Record<string, unknown> {
+  return { type: 'async', status: 'Operation created', status_code: 100, operation: `/1.0/operations/${String(op.id)}`, error_code: 0, error: '', metadata: op };
+}
+
+/** Answers 202 with the async envelope of an operation, and its `Location`. */
 export function accepted(res: ServerResponse, op: Record<string, unknown>): void {
-  const url = `/1.0/operations/${String(op.id)}`;
-  reply(res, 202, { type: 'async', status: 'Operation created', status_code: 100, operation: url, error_code: 0, error: '', metadata: op }, { location: url });
+  reply(res, 202, created(op), { location: `/1.0/operations/${String(op.id)}` });
 }
