@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { API, APIException, APINotFoundException, type Operation } from '../src/index.ts';
 import { OperationGoneError, OperationNotCancellableError, OperationTimeoutError, operationProgress } from '../src/operations.ts';
+import { runTsx } from './helpers/child.ts';
 import { accepted, failure, operation, reply, sync, type TestServer, unixServer } from './helpers/server.ts';
 
 describe('waitUntilDone() and cancel()', () => {
@@ -168,20 +168,7 @@ describe('waitUntilDone() and cancel()', () => {
       setTimeout(() => controller.abort(new Error('stop')), 100);
       console.log(await result.waitUntilDone({ timeout: 20, signal: controller.signal }).catch((error) => error.message));
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, server.socketPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const exit = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(null);
-      }, 8000);
-      child.on('exit', (status) => {
-        clearTimeout(timer);
-        resolve(status);
-      });
-    });
+    const { code: exit, output } = await runTsx(['--input-type=module', '-e', code, server.socketPath], 8000);
     assert.equal(exit, 0, `child did not exit by itself: ${output}`);
     assert.equal(output, 'stop\n');
   });
