@@ -3,27 +3,16 @@
 // that could not be sent, the answering member first afterwards, `target`.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { API, APIConnectionError } from '../src/index.ts';
 import { selfSigned } from './helpers/certs.ts';
-import { accepted, httpsServer, operation, reply, sync, type TestServer } from './helpers/server.ts';
+import { accepted, freePort, httpsServer, operation, reply, sync, type TestServer } from './helpers/server.ts';
 
 // One certificate for every member, naming 127.0.0.1 (LXD's cluster certificate).
 const pair = selfSigned('lxd-cluster', ['IP:127.0.0.1']);
 const client = selfSigned('lxdapi-client', []);
 const tls = { serverCert: pair.cert, ...client };
-
-/** A port of 127.0.0.1 that nothing listens on: connecting is refused. */
-async function refusingPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A member that echoes what it received, naming itself. */
 async function member(name: string): Promise<TestServer> {
@@ -48,7 +37,7 @@ describe('a cluster client over several members', () => {
   let dead: string;
   before(async () => {
     [b, c] = await Promise.all([member('b'), member('c')]);
-    dead = `https://127.0.0.1:${await refusingPort()}`;
+    dead = `https://127.0.0.1:${await freePort()}`;
   });
   after(async () => {
     await Promise.all([b.close(), c.close()]);
@@ -115,7 +104,7 @@ describe('a cluster client over several members', () => {
           yield bytes.subarray(70_000);
         })(),
     ];
-    const other = `https://127.0.0.1:${await refusingPort()}`;
+    const other = `https://127.0.0.1:${await freePort()}`;
     for (const body of bodies) {
       const api = API.factory([dead, other, b.url], tls);
       try {
@@ -129,7 +118,7 @@ describe('a cluster client over several members', () => {
   });
 
   test('when no member can be connected to, a stream body is destroyed unread, as with one endpoint', async () => {
-    const api = API.factory([dead, `https://127.0.0.1:${await refusingPort()}`], tls);
+    const api = API.factory([dead, `https://127.0.0.1:${await freePort()}`], tls);
     let reads = 0;
     const body = new Readable({
       read() {
@@ -170,7 +159,7 @@ describe('a cluster client over several members', () => {
   });
 
   test('every member refusing rejects with APIConnectionError for the last one tried, with its code', async () => {
-    const ports = [await refusingPort(), await refusingPort(), await refusingPort()];
+    const ports = [await freePort(), await freePort(), await freePort()];
     const urls = ports.map((port) => `https://127.0.0.1:${port}`);
     const api = API.factory(urls, tls);
     try {
@@ -188,7 +177,7 @@ describe('a cluster client over several members', () => {
   });
 
   test('the search goes on from the current member and wraps around to the first', async () => {
-    const first = await refusingPort();
+    const first = await freePort();
     const last = await member('last');
     const api = API.factory([`https://127.0.0.1:${first}`, dead, last.url], tls);
     let revived: TestServer | undefined;
@@ -257,22 +246,6 @@ describe('a cluster client over several members', () => {
 });
 
 /** A member listening on a given port again (after that port refused). */
-async function listenOn(port: number, name = 'revived'): Promise<TestServer> {
-  const { createServer: createHttpsServer } = await import('node:https');
-  const seen: TestServer['seen'] = [];
-  const server = createHttpsServer(pair, (req, res) => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0) });
-    reply(res, 200, sync({ member: name }));
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    socketPath: '',
-    url: `https://127.0.0.1:${port}`,
-    port,
-    seen,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+function listenOn(port: number, name = 'revived'): Promise<TestServer> {
+  return httpsServer((_req, res) => reply(res, 200, sync({ member: name })), pair, port);
 }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { type AddressInfo, createServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import type { WebSocket } from 'undici';
 import { API, APIConnectionError, APIException, APINotFoundException } from '../src/index.ts';
 import { websocketUrl } from '../src/websocket.ts';
 import { selfSigned } from './helpers/certs.ts';
+import { freePort } from './helpers/server.ts';
 import { type Decision, type ServerSocket, wsHttpsServer, wsUnixServer } from './helpers/ws.ts';
 
 /** Echoes every text or binary frame back with the same opcode. */
@@ -17,15 +17,6 @@ const echo = (ws: ServerSocket) => {
 };
 
 const SECRET = '9f8e7d6c5b4a39281706f5e4d3c2b1a0';
-
-/** A loopback port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 function route(req: { url?: string | undefined }): Decision {
   const path = req.url ?? '';

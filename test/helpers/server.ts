@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -43,12 +43,21 @@ export async function unixServer(handler: Handler): Promise<TestServer> {
   };
 }
 
-/** A real HTTPS server on a free loopback port. */
-export async function httpsServer(handler: Handler, options: ServerOptions): Promise<TestServer> {
+/** A real HTTPS server on a free loopback port, or on `port`. */
+export async function httpsServer(handler: Handler, options: ServerOptions, port = 0): Promise<TestServer> {
   const { server, seen } = serve(createHttpsServer(options), handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return { socketPath: '', url: `https://127.0.0.1:${port}`, port, seen, close: () => stop(server) };
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = (server.address() as AddressInfo).port;
+  return { socketPath: '', url: `https://127.0.0.1:${bound}`, port: bound, seen, close: () => stop(server) };
+}
+
+/** A loopback port nothing listens on: it was free a moment ago, so connecting to it is refused. */
+export async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 function serve(server: Server, handler: Handler): { server: Server; seen: Seen[] } {
