@@ -2,26 +2,26 @@
 // src/ with src/api.ts, src/result.ts and src/debug.ts taken from a git revision (or src/api.ts from a
 // file), and raw undici as the yardstick. `HEAD` with a clean tree compares identical code: the noise floor.
 //   node --import tsx bench/ab.ts <git rev | path of the old api.ts>     (BENCH_ROUNDS, BENCH_SEQ)
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Agent, type Dispatcher } from 'undici';
-import type * as Lib from '../src/index.ts';
-import { buildPlain } from './build.ts';
-import { BENCH_DIR, envInt, nowNs, quantile, ROOT, round, sortedCopy } from './lib.ts';
+import { buildPlain, importPlain, sourceTree } from './build.ts';
+import { BENCH_DIR, envInt, quantile, ROOT, round, sortedCopy, startServer, timed } from './lib.ts';
 
 const ROUNDS = envInt('BENCH_ROUNDS', 10);
 const SEQ = envInt('BENCH_SEQ', 1000);
 const from = process.argv[2] ?? 'HEAD';
 const HOT = ['src/api.ts', 'src/result.ts', 'src/debug.ts'];
-const old: Record<string, string> = existsSync(from)
-  ? { 'src/api.ts': readFileSync(from, 'utf8') }
-  : Object.fromEntries(HOT.map((file) => [file, execFileSync('git', ['show', `${from}:${file}`], { cwd: ROOT, encoding: 'utf8' })]));
-const load = async (dir: string) => (await import(pathToFileURL(join(dir, '..', '..', 'src', 'index.js')).href)) as typeof Lib;
-const after = await load(buildPlain('ab-after'));
-const before = await load(buildPlain('ab-before', old));
+const old: Record<string, string> = {
+  ...sourceTree(),
+  ...(existsSync(from)
+    ? { 'src/api.ts': readFileSync(from, 'utf8') }
+    : Object.fromEntries(HOT.map((file) => [file, execFileSync('git', ['show', `${from}:${file}`], { cwd: ROOT, encoding: 'utf8' })]))),
+};
+const after = await importPlain(buildPlain('ab-after'));
+const before = await importPlain(buildPlain('ab-before', old));
 
 // BENCH_AB_FAKE=1: no socket, a dispatcher that answers at once with the canned bytes: the library's own
 // CPU without the kernel, the server and the scheduler's noise ("raw" is then the fake call + JSON.parse).
@@ -38,8 +38,7 @@ const fake = {
   close: async () => {},
 } as unknown as Dispatcher;
 const socketPath = join(tmpdir(), `lxdapi-ab-${process.pid}.socket`);
-const server = FAKE ? undefined : fork(join(BENCH_DIR, 'server.ts'), [socketPath], { execArgv: ['--import', 'tsx'] });
-if (server) await new Promise((resolve) => server.once('message', resolve));
+const server = FAKE ? undefined : await startServer(socketPath);
 const unix = `http+unix://${encodeURIComponent(socketPath)}`;
 const apiBefore = FAKE ? new before.API(fake, unix) : before.API.factory(socketPath);
 const apiAfter = FAKE ? new after.API(fake, unix) : after.API.factory(socketPath);
@@ -63,18 +62,10 @@ for (const [path, options] of [['/1.0'], ['/1.0/operations/x/wait?timeout=30'], 
     const names = Object.keys(sides);
     const order = names.slice(r % names.length).concat(names.slice(0, r % names.length));
     for (const name of order) {
-      const call = sides[name] as () => Promise<unknown>;
       const total = totals[name] as { ns: number; cpu: number; lat: number[] };
-      const cpu = process.cpuUsage();
-      const start = nowNs();
-      for (let i = 0; i < n; i++) {
-        const t = nowNs();
-        await call();
-        total.lat.push(nowNs() - t);
-      }
-      total.ns += nowNs() - start;
-      const used = process.cpuUsage(cpu);
-      total.cpu += used.user + used.system;
+      const got = await timed(sides[name] as () => Promise<unknown>, n, 1, total.lat);
+      total.ns += got.ns;
+      total.cpu += got.cpuUs;
     }
   }
   const line = Object.entries(totals).map(([name, t]) => {
@@ -87,4 +78,4 @@ for (const [path, options] of [['/1.0'], ['/1.0/operations/x/wait?timeout=30'], 
 await apiBefore.close();
 await apiAfter.close();
 await raw.close();
-server?.kill();
+server?.stop();

@@ -1,11 +1,13 @@
 // Transpiles src/ and bench/memory.ts to plain JavaScript in bench/.work/ (git-ignored), so that the
+// library runs as users run it (not through tsx, whose keepNames helper wraps every closure) and the
 // memory measurements run in a bare `node` process: tsx's loader alone holds ~45 MB of RSS, which
 // would swamp a 100 MB budget. Type-stripping only (TypeScript's transpileModule), no bundling.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
+import type * as Lib from '../src/index.ts';
 import { BENCH_DIR, ROOT } from './lib.ts';
-
 
 function files(folder: string): string[] {
   return readdirSync(folder, { withFileTypes: true }).flatMap((entry) =>
@@ -13,16 +15,22 @@ function files(folder: string): string[] {
   );
 }
 
+/** The working tree's src/ as text, keyed by the path under the repository (`src/api.ts`). */
+export function sourceTree(): Record<string, string> {
+  return Object.fromEntries(files(join(ROOT, 'src')).map((file) => [relative(ROOT, file), readFileSync(file, 'utf8')]));
+}
+
 /**
- * Returns the path of the transpiled bench/memory.js (src/index.js is at `../src/index.js` from it).
- * `replace` maps a path under the repository (`src/api.ts`) to other source text: the A/B builds of bench/ab.ts.
+ * Transpiles `src` (default: the working tree's src/; bench/ab.ts passes another revision's) and
+ * bench/memory.ts into bench/.work/<name>/, and returns that folder: src/index.js and bench/memory.js are in it.
  */
-export function buildPlain(name = 'plain', replace: Record<string, string> = {}): string {
-  const OUT = join(BENCH_DIR, '.work', name);
-  rmSync(OUT, { recursive: true, force: true });
-  for (const file of [...files(join(ROOT, 'src')), join(BENCH_DIR, 'memory.ts')]) {
-    const { outputText } = ts.transpileModule(replace[relative(ROOT, file)] ?? readFileSync(file, 'utf8'), {
-      fileName: file,
+export function buildPlain(name = 'plain', src: Record<string, string> = sourceTree()): string {
+  const out = join(BENCH_DIR, '.work', name);
+  rmSync(out, { recursive: true, force: true });
+  const memory = join('bench', 'memory.ts');
+  for (const [path, text] of Object.entries({ ...src, [memory]: readFileSync(join(ROOT, memory), 'utf8') })) {
+    const { outputText } = ts.transpileModule(text, {
+      fileName: join(ROOT, path),
       compilerOptions: {
         module: ts.ModuleKind.ESNext,
         target: ts.ScriptTarget.ES2022,
@@ -30,9 +38,14 @@ export function buildPlain(name = 'plain', replace: Record<string, string> = {})
         rewriteRelativeImportExtensions: true,
       },
     });
-    const target = join(OUT, relative(ROOT, file)).replace(/\.ts$/, '.js');
+    const target = join(out, path).replace(/\.ts$/, '.js');
     mkdirSync(dirname(target), { recursive: true });
     writeFileSync(target, outputText);
   }
-  return join(OUT, 'bench', 'memory.js');
+  return out;
+}
+
+/** The library transpiled by {@link buildPlain} into `dir`. */
+export async function importPlain(dir: string): Promise<typeof Lib> {
+  return (await import(pathToFileURL(join(dir, 'src', 'index.js')).href)) as typeof Lib;
 }

@@ -1,4 +1,5 @@
-// Shared helpers of the benchmark: the sandbox's exports, statistics, timing.
+// Shared helpers of the benchmark: the sandbox's exports, the canned server, statistics, timing.
+import { fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,13 +53,44 @@ export function sortedCopy(values: ArrayLike<number>): Float64Array {
   return Float64Array.from(values as ArrayLike<number>).sort();
 }
 
-export function median(values: number[]): number {
-  return quantile(sortedCopy(values), 0.5);
-}
-
 /** Nanoseconds now, as a number (exact to well under a microsecond for a run of hours). */
 export function nowNs(): number {
   return Number(process.hrtime.bigint());
+}
+
+/**
+ * Runs `call` `n` times, one after another (each latency in ns pushed to `latencies`) or `inflight`
+ * at a time; the wall time in ns and this process's CPU time in µs.
+ */
+export async function timed(call: () => Promise<unknown>, n: number, inflight: number, latencies: number[]): Promise<{ ns: number; cpuUs: number }> {
+  const cpu = process.cpuUsage();
+  const start = nowNs();
+  if (inflight === 1) {
+    for (let i = 0; i < n; i++) {
+      const t = nowNs();
+      await call();
+      latencies.push(nowNs() - t);
+    }
+  } else {
+    let left = n;
+    const worker = async () => {
+      while (left-- > 0) await call();
+    };
+    await Promise.all(Array.from({ length: inflight }, worker));
+  }
+  const ns = nowNs() - start;
+  const used = process.cpuUsage(cpu);
+  return { ns, cpuUs: used.user + used.system };
+}
+
+/** Forks the canned server (bench/server.ts) on `socketPath`; resolves once it listens, with its body sizes. */
+export async function startServer(socketPath: string): Promise<{ stop: () => void; sizes: Record<string, number> }> {
+  const child = fork(join(BENCH_DIR, 'server.ts'), [socketPath], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const sizes = await new Promise<Record<string, number>>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { sizes: Record<string, number> }).sizes));
+    child.once('exit', (code) => reject(new Error(`the canned server exited with ${code}`)));
+  });
+  return { stop: () => child.kill('SIGTERM'), sizes };
 }
 
 /** Runs `fn` with at most `limit` calls in flight. */

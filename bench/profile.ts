@@ -1,19 +1,15 @@
 // A profiling target: `node --import tsx --cpu-prof --cpu-prof-dir bench/.work bench/profile.ts [lib|raw] [n] [path]`
 // sends n sequential GETs to the canned server (forked) through this library or raw undici.
-import { fork } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import type * as Lib from '../src/index.ts';
-import { buildPlain } from './build.ts';
-import { pathToFileURL } from 'node:url';
-import { BENCH_DIR } from './lib.ts';
+import { buildPlain, importPlain } from './build.ts';
+import { startServer } from './lib.ts';
 
-const { API } = (await import(pathToFileURL(join(buildPlain(), '..', '..', 'src', 'index.js')).href)) as typeof Lib;
+const { API } = await importPlain(buildPlain());
 const [side = 'lib', count = '5000', path = '/1.0'] = process.argv.slice(2);
 const socketPath = join(tmpdir(), `lxdapi-profile-${process.pid}.socket`);
-const server = fork(join(BENCH_DIR, 'server.ts'), [socketPath], { execArgv: ['--import', 'tsx'] });
-await new Promise((resolve) => server.once('message', resolve));
+const server = await startServer(socketPath);
 const api = API.factory(socketPath);
 const raw = new Agent({ connect: { socketPath } });
 const started = process.hrtime.bigint();
@@ -26,4 +22,4 @@ const used = process.cpuUsage(cpu);
 console.log(`${side} ${count} x ${path}: ${Number(process.hrtime.bigint() - started) / 1e6 / Number(count)} ms/req, cpu ${(used.user + used.system) / Number(count)} us/req`);
 await api.close();
 await raw.close();
-server.kill();
+server.stop();

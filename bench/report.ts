@@ -6,30 +6,34 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_DIR } from './lib.ts';
 
-interface Side {
+// The shape of bench/results.json, as bench/run.ts writes it.
+export interface Side {
   rps: number;
   p50us: number;
   p99us: number;
   cpuUsPerReq: number;
 }
-interface Comparison {
+export interface Comparison {
   name: string;
-  target: string;
-  mode: string;
+  target: 'canned' | 'lxd';
+  mode: 'sequential' | 'inflight';
   requests: number;
   lib: Side;
   raw: Side;
+  /** lib rps / raw rps over the whole run, and the median of the per-round ratios. */
   ratio: number;
   ratioMedianRound: number;
+  /** Sequential runs only. */
   addedP50us: number | null;
   addedP99us: number | null;
   cpuRatio: number;
 }
-interface Results {
+export interface Results {
   date: string;
   seconds: number;
   machine: { nproc: number; cpu: string; node: string; undici: string; platform: string };
   settings: Record<string, unknown>;
+  fixtures: Record<string, unknown>;
   comparisons: Comparison[];
   debug: {
     calls: { requests: number; off: { all: number; dumps: number }; on: { all: number; dumps: number } };
@@ -38,7 +42,7 @@ interface Results {
   memory: Record<string, { mode: string; mib?: number; bodyMB: number; rssBeforeMB: number; peakRssMB: number; peakRssAddedMB: number; heapHeldMB: number }>;
   lxd: { skipped: string } | { instances: number; wait: { lib: WaitStats; raw: WaitStats } };
 }
-interface WaitStats {
+export interface WaitStats {
   samples: number;
   p50us: number;
   p99us: number;
@@ -51,7 +55,7 @@ const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').
 const num = (value: number | null | undefined, digits = 0) => (value === null || value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits));
 
 /** Bars of lib/raw throughput and raw/lib CPU per request, one row per comparison, 1.0 and 0.95 marked. */
-export function chart(results: Results): string {
+function chart(results: Results): string {
   const rows = results.comparisons;
   const left = 300;
   const width = 860;
@@ -92,7 +96,7 @@ export function chart(results: Results): string {
 }
 
 /** The markdown tables of the results. */
-export function tables(results: Results): string {
+function tables(results: Results): string {
   const lines: string[] = [];
   lines.push(`Run of ${results.date} (${results.seconds} s): ${results.machine.nproc} × ${results.machine.cpu}, Node ${results.machine.node}, undici ${results.machine.undici}, ${results.machine.platform}; library code: ${results.settings.SOURCE}.`);
   lines.push('');
@@ -140,8 +144,7 @@ export function tables(results: Results): string {
   return lines.join('\n');
 }
 
-export function writeReport(value: unknown): void {
-  const results = value as Results;
+export function writeReport(results: Results): void {
   writeFileSync(join(BENCH_DIR, 'chart.svg'), chart(results));
   const readme = join(BENCH_DIR, 'README.md');
   if (!existsSync(readme)) return;
@@ -155,5 +158,5 @@ export function writeReport(value: unknown): void {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  writeReport(JSON.parse(readFileSync(join(BENCH_DIR, 'results.json'), 'utf8')));
+  writeReport(JSON.parse(readFileSync(join(BENCH_DIR, 'results.json'), 'utf8')) as Results);
 }

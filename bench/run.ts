@@ -2,22 +2,21 @@
 // one run, against a canned LXD (recorded bodies, served from a separate process) and, when the
 // sandbox is up, against the real LXD. Writes bench/results.json, then bench/report.ts draws
 // bench/chart.svg and the table in bench/README.md. Sample counts: see BENCH_* below.
-import { fork, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { pathToFileURL } from 'node:url';
 import type * as Lib from '../src/index.ts';
-import { buildPlain } from './build.ts';
-import { BENCH_DIR, benchName, envInt, FIXTURES, nowNs, quantile, round, sandboxEnv, sortedCopy } from './lib.ts';
-import { writeReport } from './report.ts';
+import { buildPlain, importPlain } from './build.ts';
+import { BENCH_DIR, benchName, envInt, FIXTURES, pool, quantile, round, sandboxEnv, sortedCopy, startServer, timed } from './lib.ts';
+import { type Comparison, type Results, type Side, type WaitStats, writeReport } from './report.ts';
 
 // The library as users run it: src/ compiled to plain JavaScript (bench/build.ts), not through tsx,
 // whose keepNames helper wraps every closure (BENCH_SOURCE=tsx measures the source as tsx runs it).
 const SOURCE = process.env.BENCH_SOURCE === 'tsx' ? 'tsx' : 'plain';
-const memoryScript = buildPlain();
-const { API, APIResult } = (SOURCE === 'tsx' ? await import('../src/index.ts') : await import(pathToFileURL(join(memoryScript, '..', '..', 'src', 'index.js')).href)) as typeof Lib;
+const plain = buildPlain();
+const { API, APIResult } = SOURCE === 'tsx' ? await import('../src/index.ts') : await importPlain(plain);
 type API = Lib.API;
 type APIResult = Lib.APIResult;
 
@@ -33,51 +32,7 @@ const WAITS = envInt('BENCH_WAITS', 30); // exec `true` operations per side
 
 type Call = () => Promise<unknown>;
 
-interface SideStats {
-  rps: number;
-  p50us: number;
-  p99us: number;
-  cpuUsPerReq: number;
-}
-
-interface Comparison {
-  name: string;
-  target: 'canned' | 'lxd';
-  mode: 'sequential' | 'inflight';
-  requests: number;
-  lib: SideStats;
-  raw: SideStats;
-  /** lib rps / raw rps over the whole run, and the median of the per-round ratios. */
-  ratio: number;
-  ratioMedianRound: number;
-  addedP50us: number;
-  addedP99us: number;
-  cpuRatio: number;
-}
-
 const say = (text: string) => process.stdout.write(`${text}\n`);
-
-/** Runs `n` calls one after another (latencies pushed) or `inflight` at a time. */
-async function batch(call: Call, n: number, inflight: number, latencies: number[]): Promise<{ ns: number; cpuUs: number }> {
-  const cpu = process.cpuUsage();
-  const start = nowNs();
-  if (inflight === 1) {
-    for (let i = 0; i < n; i++) {
-      const t = nowNs();
-      await call();
-      latencies.push(nowNs() - t);
-    }
-  } else {
-    let left = n;
-    const worker = async () => {
-      while (left-- > 0) await call();
-    };
-    await Promise.all(Array.from({ length: inflight }, worker));
-  }
-  const ns = nowNs() - start;
-  const used = process.cpuUsage(cpu);
-  return { ns, cpuUs: used.user + used.system };
-}
 
 async function compare(name: string, target: Comparison['target'], lib: Call, raw: Call, n: number, inflight: number, rounds: number): Promise<Comparison> {
   for (let i = 0; i < Math.min(n, 200); i++) {
@@ -90,7 +45,7 @@ async function compare(name: string, target: Comparison['target'], lib: Call, ra
     const order: Array<'lib' | 'raw'> = r % 2 === 0 ? ['lib', 'raw'] : ['raw', 'lib'];
     const ns: Record<string, number> = {};
     for (const side of order) {
-      const got = await batch(side === 'lib' ? lib : raw, n, inflight, sides[side].lat);
+      const got = await timed(side === 'lib' ? lib : raw, n, inflight, sides[side].lat);
       sides[side].ns += got.ns;
       sides[side].cpuUs += got.cpuUs;
       ns[side] = got.ns;
@@ -98,7 +53,7 @@ async function compare(name: string, target: Comparison['target'], lib: Call, ra
     roundRatios.push((ns.raw as number) / (ns.lib as number));
   }
   const total = n * rounds;
-  const stats = (side: 'lib' | 'raw'): SideStats => {
+  const stats = (side: 'lib' | 'raw'): Side => {
     const sorted = sortedCopy(sides[side].lat);
     return {
       rps: round(total / (sides[side].ns / 1e9), 1),
@@ -118,8 +73,8 @@ async function compare(name: string, target: Comparison['target'], lib: Call, ra
     raw: rawStats,
     ratio: round(libStats.rps / rawStats.rps),
     ratioMedianRound: round(quantile(sortedCopy(roundRatios), 0.5)),
-    addedP50us: inflight === 1 ? round(libStats.p50us - rawStats.p50us, 1) : Number.NaN,
-    addedP99us: inflight === 1 ? round(libStats.p99us - rawStats.p99us, 1) : Number.NaN,
+    addedP50us: inflight === 1 ? round(libStats.p50us - rawStats.p50us, 1) : null,
+    addedP99us: inflight === 1 ? round(libStats.p99us - rawStats.p99us, 1) : null,
     cpuRatio: round(libStats.cpuUsPerReq / rawStats.cpuUsPerReq),
   };
   say(
@@ -144,15 +99,6 @@ function pendingOperation(api: API, operation: string): APIResult {
   });
 }
 
-async function startServer(socketPath: string): Promise<{ stop: () => void; sizes: Record<string, number> }> {
-  const child = fork(join(BENCH_DIR, 'server.ts'), [socketPath], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const sizes = await new Promise<Record<string, number>>((resolve, reject) => {
-    child.once('message', (message) => resolve((message as { sizes: Record<string, number> }).sizes));
-    child.once('exit', (code) => reject(new Error(`the canned server exited with ${code}`)));
-  });
-  return { stop: () => child.kill('SIGTERM'), sizes };
-}
-
 // ---------------------------------------------------------------- debug off
 
 /** Counts JSON.stringify calls (all, and dumpJson's: indent 4) while `fn` runs. */
@@ -172,7 +118,7 @@ async function countStringify(fn: () => Promise<void>): Promise<{ all: number; d
   return counts;
 }
 
-async function debugCost(socketPath: string, rawAgent: Agent) {
+async function debugCost(socketPath: string) {
   const off = API.factory(socketPath);
   const on = API.factory(socketPath, { debug: true });
   let printed = 0;
@@ -202,16 +148,14 @@ async function debugCost(socketPath: string, rawAgent: Agent) {
   ].map((c) => ({ name: c.name, offRps: c.lib.rps, onRps: c.raw.rps, offOverOn: c.ratio, offP50us: c.lib.p50us, onP50us: c.raw.p50us, offCpuUs: c.lib.cpuUsPerReq, onCpuUs: c.raw.cpuUsPerReq }));
   await off.close();
   await on.close();
-  void rawAgent;
   return { calls, timing };
 }
 
 // ---------------------------------------------------------------- memory
 
 function memory(socketPath: string) {
-  const script = memoryScript;
   const run = (mode: string, extra: string[] = []) => {
-    const child = spawnSync(process.execPath, ['--expose-gc', script, socketPath, mode, ...extra], { encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['--expose-gc', join(plain, 'bench', 'memory.js'), socketPath, mode, ...extra], { encoding: 'utf8' });
     if (child.status !== 0) throw new Error(`memory ${mode} failed: ${child.stderr}`);
     const line = JSON.parse(child.stdout.trim().split('\n').pop() as string);
     say(`  memory ${mode}${extra.length ? ` ${extra.join(' ')}` : ''}: ${JSON.stringify(line)}`);
@@ -246,21 +190,15 @@ async function realLxd(socket: string, image: string) {
   const raw = new Agent({ connect: { socketPath: socket } });
   const prefix = benchName();
   const created: string[] = [];
-  const out: { comparisons: Comparison[]; wait?: unknown; instances: number } = { comparisons: [], instances: LXD_INSTANCES };
+  const out: { comparisons: Comparison[]; wait?: { lib: WaitStats; raw: WaitStats }; instances: number } = { comparisons: [], instances: LXD_INSTANCES };
   try {
     const names = Array.from({ length: LXD_INSTANCES }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < names.length) {
-          const name = names[next++] as string;
-          const op = api.post('instances', { json: { name, source: { type: 'image', alias: image } } });
-          await op;
-          created.push(name);
-          await op.wait();
-        }
-      }),
-    );
+    await pool(names, 8, async (name) => {
+      const op = api.post('instances', { json: { name, source: { type: 'image', alias: image } } });
+      await op;
+      created.push(name);
+      await op.wait();
+    });
     const exec = `${prefix}-exec`;
     await api.post('instances', { json: { name: exec, source: { type: 'image', alias: image } } }).wait();
     created.push(exec);
@@ -327,21 +265,14 @@ async function realLxd(socket: string, image: string) {
     say(`  lxd wait latency (updated_at -> resolved): lib ${JSON.stringify(summary('lib'))}, raw ${JSON.stringify(summary('raw'))}`);
   } finally {
     const started = Date.now();
-    let next = 0;
-    const left = [...created];
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < left.length) {
-          const name = left[next++] as string;
-          try {
-            if (name.endsWith('-exec')) await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true, timeout: 30 } }).wait();
-            await api.delete(`instances/${name}`).wait();
-          } catch (error) {
-            say(`  lxd: could not delete ${name}: ${(error as Error).message}`);
-          }
-        }
-      }),
-    );
+    await pool([...created], 8, async (name) => {
+      try {
+        if (name.endsWith('-exec')) await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true, timeout: 30 } }).wait();
+        await api.delete(`instances/${name}`).wait();
+      } catch (error) {
+        say(`  lxd: could not delete ${name}: ${(error as Error).message}`);
+      }
+    });
     say(`  lxd: deleted ${created.length} bench instances in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await api.close();
     await raw.close();
@@ -384,7 +315,7 @@ async function main(): Promise<void> {
       comparisons.push(await compare(name, 'canned', lib, rawCall, n === SEQ ? INFLIGHT_REQS : Math.max(INFLIGHT, INFLIGHT_REQS / 5), INFLIGHT, ROUNDS));
     }
     say('debug off:');
-    debug = await debugCost(socketPath, raw);
+    debug = await debugCost(socketPath);
     say('memory:');
     mem = memory(socketPath);
   } finally {
@@ -401,7 +332,7 @@ async function main(): Promise<void> {
     say(`real LXD: skipped, ${why}`);
     lxd = { skipped: why };
   }
-  const results = {
+  const results: Results = {
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - began) / 1000),
     machine,
@@ -410,7 +341,8 @@ async function main(): Promise<void> {
     comparisons: [...comparisons, ...('comparisons' in lxd ? lxd.comparisons : [])],
     debug,
     memory: mem,
-    lxd: 'skipped' in lxd ? lxd : { instances: lxd.instances, wait: lxd.wait },
+    // realLxd sets `wait` before it returns (it throws otherwise).
+    lxd: 'skipped' in lxd ? lxd : { instances: lxd.instances, wait: lxd.wait as { lib: WaitStats; raw: WaitStats } },
   };
   const out = process.env.BENCH_OUT ?? join(BENCH_DIR, 'results.json');
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
