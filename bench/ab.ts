@@ -1,6 +1,6 @@
-// Before/after of a change to src/, in one run, alternating: the working tree's src/ against the same
-// src/ with src/api.ts, src/result.ts and src/debug.ts taken from a git revision (or src/api.ts from a
-// file), and raw undici as the yardstick. `HEAD` with a clean tree compares identical code: the noise floor.
+// Before/after of a change to src/, in one run, alternating: the working tree's src/ against the whole
+// src/ of a git revision (or the working tree's with src/api.ts taken from a file), and raw undici as the
+// yardstick. `HEAD` with a clean tree compares identical code: the noise floor.
 //   node --import tsx bench/ab.ts <git rev | path of the old api.ts>     (BENCH_ROUNDS, BENCH_SEQ)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,13 +13,15 @@ import { BENCH_DIR, envInt, quantile, ROOT, round, sortedCopy, startServer, time
 const ROUNDS = envInt('BENCH_ROUNDS', 10);
 const SEQ = envInt('BENCH_SEQ', 1000);
 const from = process.argv[2] ?? 'HEAD';
-const HOT = ['src/api.ts', 'src/result.ts', 'src/debug.ts'];
-const old: Record<string, string> = {
-  ...sourceTree(),
-  ...(existsSync(from)
-    ? { 'src/api.ts': readFileSync(from, 'utf8') }
-    : Object.fromEntries(HOT.map((file) => [file, execFileSync('git', ['show', `${from}:${file}`], { cwd: ROOT, encoding: 'utf8' })]))),
-};
+const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+const old: Record<string, string> = existsSync(from)
+  ? { ...sourceTree(), 'src/api.ts': readFileSync(from, 'utf8') }
+  : Object.fromEntries(
+      git('ls-tree', '-r', '--name-only', from, '--', 'src')
+        .split('\n')
+        .filter((file) => file.endsWith('.ts'))
+        .map((file) => [file, git('show', `${from}:${file}`)]),
+    );
 const after = await importPlain(buildPlain('ab-after'));
 const before = await importPlain(buildPlain('ab-before', old));
 
