@@ -29,6 +29,7 @@ const LXD_ROUNDS = envInt('BENCH_LXD_ROUNDS', 6);
 const LXD_SEQ = envInt('BENCH_LXD_SEQ', 100);
 const LXD_INSTANCES = envInt('BENCH_LXD_INSTANCES', 100);
 const WAITS = envInt('BENCH_WAITS', 30); // exec `true` operations per side
+const PULL_MB = envInt('BENCH_PULL_MB', 1024); // MiB of the file pull (the canned server reads it too)
 
 type Call = () => Promise<unknown>;
 
@@ -166,7 +167,7 @@ function memory(socketPath: string) {
     listingRaw: run('listing-raw'),
     pullLib: run('pull-lib'),
     pullRaw: run('pull-raw'),
-    pullLibQuarter: run('pull-lib', ['256']),
+    pullLibQuarter: run('pull-lib', [String(Math.max(1, Math.floor(PULL_MB / 4)))]),
   };
 }
 
@@ -336,7 +337,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - began) / 1000),
     machine,
-    settings: { SOURCE, ROUNDS, SEQ, SEQ_LIST, INFLIGHT, INFLIGHT_REQS, LXD_ROUNDS, LXD_SEQ, LXD_INSTANCES, WAITS },
+    settings: { SOURCE, ROUNDS, SEQ, SEQ_LIST, INFLIGHT, INFLIGHT_REQS, LXD_ROUNDS, LXD_SEQ, LXD_INSTANCES, WAITS, PULL_MB },
     fixtures: { ...fixtures, canned: server.sizes },
     comparisons: [...comparisons, ...('comparisons' in lxd ? lxd.comparisons : [])],
     debug,
