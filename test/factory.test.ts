@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Agent } from 'undici';
-import { API, findSocket, socketCandidates, unixEndpoint } from '../src/index.ts';
+import { API, findSocket, socketCandidates, unixEndpoint, VERSION } from '../src/index.ts';
 import { withEnv } from './helpers/env.ts';
 import { reply, sync, type TestServer, unixServer } from './helpers/server.ts';
 
@@ -76,11 +76,16 @@ describe('API.factory()', () => {
   });
 
   test('names every path it tried when no socket exists', () => {
-    assert.throws(() => findSocket({ LXD_DIR: '/nope' }), (error: Error) => {
-      assert.match(error.message, /^No LXD socket found; tried \/nope\/unix\.socket, \/var\/snap\/lxd\/common\/lxd\/unix\.socket, /);
-      assert.match(error.message, /\/var\/lib\/incus\/unix\.socket\. Is LXD installed and running\?/);
-      return true;
+    assert.throws(() => findSocket({ LXD_DIR: '/nope' }), {
+      message: `No LXD socket found; tried ${socketCandidates({ LXD_DIR: '/nope' }).join(', ')}. Is LXD installed and running? Set LXD_DIR or LXD_SOCKET, or pass the socket path to API.factory().`,
     });
+    assert.deepEqual(socketCandidates({ LXD_DIR: '/nope' }), [
+      '/nope/unix.socket',
+      '/var/snap/lxd/common/lxd/unix.socket',
+      '/var/lib/lxd/unix.socket',
+      '/run/incus/unix.socket',
+      '/var/lib/incus/unix.socket',
+    ]);
   });
 
   test('refuses plain http:// without a dispatcher, and other schemes always', () => {
@@ -101,7 +106,7 @@ describe('API.factory()', () => {
     assert.equal(api.defaultVersion, '1.0');
     assert.equal(api.waitTimeout, 30);
     assert.equal(api.project, undefined);
-    assert.match(api.userAgent, /^lxdapi\/\d+\.\d+\.\d+$/);
+    assert.equal(api.userAgent, `lxdapi/${VERSION}`);
     const custom = API.factory(server.socketPath, { defaultVersion: '2.0', waitTimeout: 5, project: 'p1', userAgent: 'robot/1' });
     assert.deepEqual([custom.defaultVersion, custom.waitTimeout, custom.project, custom.userAgent], ['2.0', 5, 'p1', 'robot/1']);
   });

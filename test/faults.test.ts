@@ -134,24 +134,26 @@ describe('bad arguments: a TypeError before any traffic', () => {
 
   const circular: Record<string, unknown> = {};
   circular.self = circular;
-  const cases: Array<[string, () => Promise<unknown>, string]> = [
-    ['json that is not serialisable', () => api.post('ok', { json: { n: 1n } }), 'the json option is not serialisable as JSON: Do not know how to serialize a BigInt'],
-    ['circular json', () => api.post('ok', { json: circular }), /^the json option is not serialisable as JSON: Converting circular structure to JSON/.source],
-    ['both json and body', () => api.post('ok', { json: {}, body: 'x' }), 'pass either json or body, not both'],
-    ['an unknown method', () => api.request('BREW', 'ok'), 'unknown HTTP method BREW; use one of GET, HEAD, POST, PUT, PATCH, DELETE'],
-    ['a relative url with ..', () => api.get('instances/../../etc/passwd'), "instances/../../etc/passwd: '.' and '..' segments are not allowed in a url"],
-    ['an encoded ..', () => api.get('/1.0/%2e%2e/x'), "/1.0/%2e%2e/x: '.' and '..' segments are not allowed in a url"],
-    ['a full URL to another host', () => api.get('https://evil.example/1.0?secret=s3cr3t'), `https://evil.example/1.0?secret=<redacted> is not on this API's endpoint ${'http+unix://'}`],
-    ['an object as a query value', () => api.get('ok', { query: { filter: { name: 'x' } as unknown as string } }), 'query parameter filter must be a string, number or boolean, got object'],
-    ['null as a query value', () => api.get('ok', { query: { filter: null as unknown as string } }), 'query parameter filter must be a string, number or boolean, got null'],
-    ['a body of the wrong type', () => api.post('ok', { body: 42 as unknown as string }), 'the body option must be a string, Uint8Array, Readable or AsyncIterable'],
+  // The message exactly, or (V8's own text for a circular structure) its start; read once the API exists.
+  const cases: Array<[string, () => Promise<unknown>, () => string | RegExp]> = [
+    ['json that is not serialisable', () => api.post('ok', { json: { n: 1n } }), () => 'the json option is not serialisable as JSON: Do not know how to serialize a BigInt'],
+    ['circular json', () => api.post('ok', { json: circular }), () => /^the json option is not serialisable as JSON: Converting circular structure to JSON/],
+    ['both json and body', () => api.post('ok', { json: {}, body: 'x' }), () => 'pass either json or body, not both'],
+    ['an unknown method', () => api.request('BREW', 'ok'), () => 'unknown HTTP method BREW; use one of GET, HEAD, POST, PUT, PATCH, DELETE'],
+    ['a relative url with ..', () => api.get('instances/../../etc/passwd'), () => "instances/../../etc/passwd: '.' and '..' segments are not allowed in a url"],
+    ['an encoded ..', () => api.get('/1.0/%2e%2e/x'), () => "/1.0/%2e%2e/x: '.' and '..' segments are not allowed in a url"],
+    ['a full URL to another host', () => api.get('https://evil.example/1.0?secret=s3cr3t'), () => `https://evil.example/1.0?secret=<redacted> is not on this API's endpoint ${api.endpoint}`],
+    ['an object as a query value', () => api.get('ok', { query: { filter: { name: 'x' } as unknown as string } }), () => 'query parameter filter must be a string, number or boolean, got object'],
+    ['null as a query value', () => api.get('ok', { query: { filter: null as unknown as string } }), () => 'query parameter filter must be a string, number or boolean, got null'],
+    ['a body of the wrong type', () => api.post('ok', { body: 42 as unknown as string }), () => 'the body option must be a string, Uint8Array, Readable or AsyncIterable'],
   ];
-  for (const [name, call, message] of cases) {
+  for (const [name, call, expected] of cases) {
     test(name, async () => {
       const error = await call().catch((e: unknown) => e);
       assert.ok(error instanceof TypeError, `${name}: ${String(error)}`);
-      if (message.startsWith('^')) assert.match(error.message, new RegExp(message));
-      else assert.ok(error.message.startsWith(message), error.message);
+      const message = expected();
+      if (message instanceof RegExp) assert.match(error.message, message);
+      else assert.equal(error.message, message);
       assert.equal(server.open(), 0);
     });
   }

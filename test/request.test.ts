@@ -120,7 +120,7 @@ describe('requests', () => {
   test('leaves a non-JSON body unread as stream with stream: true', async () => {
     const result = await api.get('instances/c1/files', { query: { path: '/big' }, stream: true });
     assert.equal(result.body, undefined);
-    assert.ok(result.stream);
+    assert.ok(result.stream instanceof Readable);
     const chunks = [];
     for await (const chunk of result.stream) chunks.push(chunk as Buffer);
     assert.deepEqual(Buffer.concat(chunks), Buffer.from([0, 1, 2, 255]));
