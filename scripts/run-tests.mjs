@@ -6,7 +6,8 @@
 // LXD is reachable when the environment names it (LXD_TEST_SOCKET, or
 // LXD_SOCKET for a daemon of your own) or when `scripts/lxd-sandbox.sh up`
 // left its exports in .lxd-sandbox/env (LXD_SANDBOX_DIR moves that folder).
-// LXD_E2E=required turns "no LXD" from a skip into a failure (CI sets it).
+// LXD_E2E=required turns "no LXD" from a skip into a failure (CI sets it), and
+// "no cluster" too while test/cluster has tests, unless LXD_CLUSTER=skip.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
