@@ -37,8 +37,12 @@ describe('waitUntilDone() and cancel()', () => {
       const url = new URL(req.url ?? '', 'http://lxd');
       const timeout = Number(url.searchParams.get('timeout'));
       const id = /^\/1\.0\/(?:operations|start)\/([^/]+)/.exec(url.pathname)?.[1] ?? '';
+      if (req.method === 'POST' && url.pathname === '/1.0/start/op-finished') return accepted(res, operation(id, { may_cancel: true }));
       if (req.method === 'POST' && url.pathname.startsWith('/1.0/start/')) {
         return accepted(res, operation(id, id === 'op-cancellable' ? { may_cancel: true } : {}));
+      }
+      if (req.method === 'GET' && url.pathname === '/1.0/operations/op-finished') {
+        return reply(res, 200, sync(operation('op-finished', { status: 'Success', status_code: 200 })));
       }
       if (req.method === 'DELETE' && url.pathname === '/1.0/operations/op-cancellable') return reply(res, 200, sync(null));
       if (req.method === 'GET' && url.pathname === '/1.0/operations/op-cancellable') {
@@ -206,6 +210,43 @@ describe('waitUntilDone() and cancel()', () => {
       server.seen.slice(before).map((seen) => `${seen.method} ${seen.url}`),
       ['GET /1.0/operations/op-cancellable', 'DELETE /1.0/operations/op-cancellable'],
     );
+  });
+
+  test('cancel({ refresh: true }) goes by the current state: finished since, it is not cancelled and only the GET is sent', async () => {
+    const result = await start('op-finished');
+    const before = server.seen.length;
+    await assert.rejects(result.cancel({ refresh: true }), {
+      name: 'OperationNotCancellableError',
+      message: 'operation /1.0/operations/op-finished (Creating instance, Success) cannot be cancelled: LXD reports may_cancel false',
+    });
+    assert.deepEqual(
+      server.seen.slice(before).map((seen) => `${seen.method} ${seen.url}`),
+      ['GET /1.0/operations/op-finished'],
+    );
+  });
+
+  test('cancel() with an aborted signal rejects with its reason and sends nothing', async () => {
+    const result = await start('op-cancellable');
+    const reason = new Error('not now');
+    const before = server.seen.length;
+    for (const refresh of [false, true]) {
+      await assert.rejects(result.cancel({ refresh, signal: AbortSignal.abort(reason) }), (error: unknown) => error === reason);
+    }
+    assert.equal(server.seen.length, before);
+  });
+
+  test('progressInterval sets the poll length with onProgress, rounded up to whole seconds (at least 1), and is ignored without it', async () => {
+    const urls: string[] = [];
+    for (const progressInterval of [2.4, 0]) {
+      const result = await start('op-progress');
+      const before = waits('op-progress').length;
+      await result.waitUntilDone({ onProgress: () => {}, progressInterval });
+      urls.push(...waits('op-progress').slice(before));
+    }
+    const before = waits('op-progress').length;
+    await (await start('op-progress')).waitUntilDone({ progressInterval: 5 });
+    urls.push(...waits('op-progress').slice(before));
+    assert.deepEqual(urls, ['timeout=3', 'timeout=1', 'timeout=1'].map((query) => `/1.0/operations/op-progress/wait?${query}`));
   });
 
   test('cancel() rejects with OperationNotCancellableError and sends nothing when may_cancel is false', async () => {
