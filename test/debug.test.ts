@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { format, promisify } from 'node:util';
-import { API, APIException } from '../src/index.ts';
+import { API, APIException, REDACTED } from '../src/index.ts';
 import { accepted, operation, reply, sync, type TestServer, unixServer } from './helpers/server.ts';
 
 const here = import.meta.dirname;
@@ -105,7 +105,7 @@ describe('DEBUG=lxd', () => {
       const body = { metadata: build(1 + Math.floor(random() * 8)), password: secret() };
       const echoed = await api.post('echo', { json: body, headers: { Authorization: `Bearer ${secret()}` }, query: { secret: secret() } });
       assert.deepEqual(echoed.metadata, body, 'the caller receives every value intact');
-      assert.equal(echoed.request.headers.authorization, '<redacted>');
+      assert.equal(echoed.request.headers.authorization, REDACTED);
       const error = await api.post('fail', { json: body }).catch((e: unknown) => e);
       assert.ok(error instanceof APIException);
       assert.deepEqual(error.result.metadata, body);
@@ -113,6 +113,7 @@ describe('DEBUG=lxd', () => {
         printed.push(text);
       }
     }
+    assert.equal(REDACTED, '<redacted>');
     const everything = printed.join('\n');
     assert.ok(secrets.length > 200, `only ${secrets.length} secrets`);
     for (const value of secrets) assert.ok(!everything.includes(value), `${value} leaked`);

@@ -197,4 +197,19 @@ describe('api.exec() against a fake LXD', () => {
     }
     assert.equal(count, before, 'nothing was sent');
   });
+
+  test('an aborted signal rejects with its reason before the exec is sent', async () => {
+    const before = count;
+    const reason = new Error('never mind');
+    await assert.rejects(api.exec('c1', ['true'], { signal: AbortSignal.abort(reason) }), (error: unknown) => error === reason);
+    assert.equal(count, before, 'nothing was sent');
+  });
+
+  test('the group option is sent as group', async () => {
+    const session = await api.exec('c1', ['cat'], { user: 1000, group: 1001 });
+    const exec = execs.get(`exec-${count}`) as FakeExec;
+    assert.deepEqual([exec.body.user, exec.body.group], [1000, 1001]);
+    session.stdin.end();
+    assert.equal(await session.exitCode, 3);
+  });
 });
