@@ -13,7 +13,6 @@ export { removeInstance, sleep };
 /** `cl-<8 hex>` unless told otherwise: host-unique, since cgroups are named after instances. */
 export const uniqueName = (prefix = 'cl') => named(prefix);
 
-
 export interface ClusterEnv {
   /** The members' URLs, in member order. */
   urls: string[];
@@ -67,7 +66,6 @@ export function clusterApi(endpoint: string | string[], options: APIOptions = {}
   return API.factory(endpoint, { ...tls(), ...options });
 }
 
-/** `cl-<8 hex>`: instance names are unique on the host (cgroups are named after them). */
 /** Pulls events until `until` has matched each of them, or rejects after `ms`. */
 export async function collect<E extends LXDEvent>(stream: AsyncIterable<E>, until: Array<(event: E) => boolean>, ms = 30_000): Promise<E[]> {
   const seen: E[] = [];
