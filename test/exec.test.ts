@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
-import { finished } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { API, APIException } from '../src/index.ts';
+import { readAll } from './helpers/lxd.ts';
 import { accepted, failure, operation, reply, sync } from './helpers/server.ts';
 import { type ServerSocket, wsUnixServer } from './helpers/ws.ts';
 
@@ -16,13 +16,6 @@ interface FakeExec {
   control: string[];
   result?: { return: number };
   waiters: ServerResponse[];
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await finished(stream);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 const texts = (ws: ServerSocket) => ws.received.filter((frame) => frame.opcode === 0x1).map((frame) => frame.payload.toString('utf8'));

@@ -5,10 +5,10 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { API, type APIOptions, type LXDEvent } from '../../src/index.ts';
-import { removeInstance, sleep, uniqueName as named } from '../helpers/lxd.ts';
+import { API, type APIOptions } from '../../src/index.ts';
+import { collect, removeInstance, sleep, uniqueName as named } from '../helpers/lxd.ts';
 
-export { removeInstance, sleep };
+export { collect, removeInstance, sleep };
 
 /** `cl-<8 hex>` unless told otherwise: host-unique, since cgroups are named after instances. */
 export const uniqueName = (prefix = 'cl') => named(prefix);
@@ -64,34 +64,6 @@ export function tls(): Pick<APIOptions, 'serverCert' | 'cert' | 'key'> {
 /** A client of one member, or (given several URLs) of several, in that order. */
 export function clusterApi(endpoint: string | string[], options: APIOptions = {}): API {
   return API.factory(endpoint, { ...tls(), ...options });
-}
-
-/** Pulls events until `until` has matched each of them, or rejects after `ms`. */
-export async function collect<E extends LXDEvent>(stream: AsyncIterable<E>, until: Array<(event: E) => boolean>, ms = 30_000): Promise<E[]> {
-  const seen: E[] = [];
-  const pending = new Set(until);
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${pending.size} expected event(s) missing after ${ms} ms; saw ${seen.map(describe).join(', ') || 'none'}`)), ms);
-  });
-  const pull = (async () => {
-    for await (const event of stream) {
-      seen.push(event);
-      for (const match of pending) if (match(event)) pending.delete(match);
-      if (pending.size === 0) return seen;
-    }
-    throw new Error(`the event stream ended with ${pending.size} expected event(s) missing; saw ${seen.map(describe).join(', ') || 'none'}`);
-  })();
-  try {
-    return await Promise.race([pull, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function describe(event: LXDEvent): string {
-  const what = event.type === 'lifecycle' ? `${event.metadata.action} ${event.metadata.source}` : event.type;
-  return `${what}@${event.location ?? '?'}`;
 }
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,23 +1,9 @@
 // End to end: /1.0/events, waitUntilDone and cancel against the sandbox LXD.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API, APIException, type LXDEvent, OperationGoneError, OperationNotCancellableError, OperationTimeoutError } from '../../src/index.ts';
-import { lxd, removeInstance, skip, tlsFiles, uniqueName, unixApi } from './helpers.ts';
-
-/** Pulls events until `until` matches one, or fails after `ms`. */
-async function collect(stream: AsyncIterable<LXDEvent>, until: (event: LXDEvent) => boolean, ms = 30_000): Promise<LXDEvent[]> {
-  const seen: LXDEvent[] = [];
-  const timer = setTimeout(() => assert.fail(`no matching event within ${ms} ms; saw ${seen.map((e) => e.type).join(',')}`), ms);
-  try {
-    for await (const event of stream) {
-      seen.push(event);
-      if (until(event)) break;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return seen;
-}
+import { API, APIException, OperationGoneError, OperationNotCancellableError, OperationTimeoutError } from '../../src/index.ts';
+import { collect } from '../helpers/lxd.ts';
+import { lxd, removeInstance, skip, tlsApi, tlsFiles, uniqueName, unixApi } from './helpers.ts';
 
 describe('events and operations against LXD', skip, () => {
   let api: API;
@@ -35,7 +21,7 @@ describe('events and operations against LXD', skip, () => {
     const events = await api.events({ type: ['operation', 'lifecycle'] });
     const started = await api.put(`instances/${name}/state`, { json: { action: 'start' } });
     const id = (started.metadata as { id: string }).id;
-    const seen = await collect(events, (e) => e.type === 'lifecycle' && e.metadata.action === 'instance-started' && e.metadata.source === `/1.0/instances/${name}`);
+    const seen = await collect(events, [(e) => e.type === 'lifecycle' && e.metadata.action === 'instance-started' && e.metadata.source === `/1.0/instances/${name}`]);
     const ops = seen.filter((e) => e.type === 'operation' && e.metadata.id === id);
     assert.ok(ops.length >= 1, 'the start operation shows in the stream');
     assert.ok(ops.every((e) => e.type === 'operation' && e.metadata.description === 'Starting instance'));
@@ -48,14 +34,14 @@ describe('events and operations against LXD', skip, () => {
     const session = await api.exec(name, ['true']);
     const id = (session.result.metadata as { id: string }).id;
     assert.equal(await session.exitCode, 0);
-    const seen = await collect(events, (e) => e.type === 'operation' && e.metadata.id === id && e.metadata.status_code === 200);
+    const seen = await collect(events, [(e) => e.type === 'operation' && e.metadata.id === id && e.metadata.status_code === 200]);
     assert.ok(seen.some((e) => e.type === 'lifecycle' && e.metadata.action === 'instance-exec' && e.metadata.source === `/1.0/instances/${name}`));
     await events.close();
   });
 
   test('an untrusted client is refused with 403 over TLS; a trusted one subscribes', { timeout: 30_000 }, async () => {
     const files = tlsFiles();
-    const untrusted = API.factory(lxd.url, { serverCert: files.serverCert, cert: files.untrustedCert, key: files.untrustedKey });
+    const untrusted = tlsApi({ cert: files.untrustedCert, key: files.untrustedKey });
     await assert.rejects(untrusted.events(), (error: unknown) => {
       assert.ok(error instanceof APIException);
       assert.equal(error.status, 403);
@@ -63,7 +49,7 @@ describe('events and operations against LXD', skip, () => {
       return true;
     });
     await untrusted.close();
-    const trusted = API.factory(lxd.url, { serverCert: files.serverCert, cert: files.cert, key: files.key });
+    const trusted = tlsApi();
     const events = await trusted.events({ type: 'lifecycle' });
     await events.close();
     await trusted.close();

@@ -7,17 +7,10 @@
 // output has reached us: it waits for one more line, sent once the output is seen. No
 // sleeps. Non-interactive execs use pipes, which LXD drains.
 import assert from 'node:assert/strict';
-import { finished } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { API } from '../../src/index.ts';
-import { lxd, removeInstance, skip, tlsFiles, uniqueName, unixApi } from './helpers.ts';
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await finished(stream);
-  return Buffer.concat(chunks).toString('utf8');
-}
+import { readAll } from '../helpers/lxd.ts';
+import { lxd, removeInstance, skip, tlsApi, uniqueName, unixApi } from './helpers.ts';
 
 describe('exec over websockets against LXD', skip, () => {
   let api: API;
@@ -25,8 +18,7 @@ describe('exec over websockets against LXD', skip, () => {
   const name = uniqueName('exi');
   before(async () => {
     api = unixApi();
-    const files = tlsFiles();
-    tls = API.factory(lxd.url, { serverCert: files.serverCert, cert: files.cert, key: files.key });
+    tls = tlsApi();
     await api.post('instances', { json: { name, source: { type: 'image', alias: lxd.image } } }).wait();
     await api.put(`instances/${name}/state`, { json: { action: 'start' } }).wait();
   });

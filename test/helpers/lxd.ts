@@ -1,6 +1,7 @@
-// Pieces the end-to-end suites against the single daemon (test/e2e) and the cluster (test/cluster) share.
+// Pieces the suites share: against the single daemon (test/e2e), the cluster (test/cluster), and local servers.
 import { randomBytes } from 'node:crypto';
-import { type API, APIException, APINotFoundException } from '../../src/index.ts';
+import { finished } from 'node:stream/promises';
+import { type API, APIException, APINotFoundException, type LXDEvent } from '../../src/index.ts';
 
 /** `<prefix>-<8 hex>`: every object a suite creates is its own, whatever else runs on the daemon. */
 export function uniqueName(prefix: string): string {
@@ -27,4 +28,40 @@ export async function removeInstance(api: API, name: string): Promise<void> {
       await sleep(250);
     }
   }
+}
+
+/** Pulls events until `until` has matched each of them, or rejects after `ms`. */
+export async function collect<E extends LXDEvent>(stream: AsyncIterable<E>, until: Array<(event: E) => boolean>, ms = 30_000): Promise<E[]> {
+  const seen: E[] = [];
+  const pending = new Set(until);
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${pending.size} expected event(s) missing after ${ms} ms; saw ${seen.map(describe).join(', ') || 'none'}`)), ms);
+  });
+  const pull = (async () => {
+    for await (const event of stream) {
+      seen.push(event);
+      for (const match of pending) if (match(event)) pending.delete(match);
+      if (pending.size === 0) return seen;
+    }
+    throw new Error(`the event stream ended with ${pending.size} expected event(s) missing; saw ${seen.map(describe).join(', ') || 'none'}`);
+  })();
+  try {
+    return await Promise.race([pull, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(event: LXDEvent): string {
+  const what = event.type === 'lifecycle' ? `${event.metadata.action} ${event.metadata.source}` : event.type;
+  return `${what}@${event.location ?? '?'}`;
+}
+
+/** Everything a stream carries, as text, once it has ended. */
+export async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await finished(stream);
+  return Buffer.concat(chunks).toString('utf8');
 }
