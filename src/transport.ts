@@ -170,6 +170,7 @@ function hintFor(code: string, context: FailureContext): string {
       : `nothing listens at ${where}: is LXD running, with core.https_address set to this address?`;
   }
   if (code === 'EACCES' || code === 'EPERM') return `permission denied on ${where}: is this user in the lxd group?`;
+  if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED') return 'this API was closed (api.close()): make a new one';
   if (code === 'ERR_LXD_TIMEOUT') return 'no complete answer before the timeout option expired';
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return `${where} did not accept the connection in time`;
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return `${where} accepted the request but sent no response headers in time`;

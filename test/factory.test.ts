@@ -101,6 +101,21 @@ describe('API.factory()', () => {
     assert.equal(api.dispatcher, dispatcher);
   });
 
+  test('close() releases the connections factory() made, and leaves an injected dispatcher to its owner', async () => {
+    const built = API.factory(server.socketPath);
+    await built.get('');
+    await built.close();
+    assert.equal((built.dispatcher as Agent).closed, true);
+    await assert.rejects(built.get(''), { name: 'APIConnectionError', code: 'UND_ERR_DESTROYED', hint: 'this API was closed (api.close()): make a new one' });
+
+    const dispatcher = new Agent({ connect: { socketPath: server.socketPath } });
+    const injected = API.factory(server.socketPath, { dispatcher });
+    await injected.close();
+    assert.equal(dispatcher.closed, false);
+    assert.equal((await injected.get('')).status, 200);
+    await dispatcher.close();
+  });
+
   test('resolves every default once', () => {
     const api = API.factory(server.socketPath);
     assert.equal(api.defaultVersion, '1.0');
