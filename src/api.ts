@@ -3,8 +3,8 @@ import type { Dispatcher } from 'undici';
 import { createLogger, describeBytes, dumpJson, type Logger, redactHeaders, redactUrl } from './debug.ts';
 import { APIConnectionError } from './errors.ts';
 import { linkAbort } from './abort.ts';
-import { APIResult, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
-import { parse, readBody } from './response.ts';
+import { APIResult, type RequestRecord, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
+import { parse, readBody, TOO_LARGE } from './response.ts';
 import { checkSocket, connectionError, defaultClientCertificate, errorCode, findSocket, fingerprint, NOT_SENT, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
 import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
 import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';
@@ -286,6 +286,7 @@ export class API {
     if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch;
     const deadline = options.timeout ?? (options.serverTimeout === undefined ? this.timeout : undefined);
     const abort = linkAbort(options.signal, deadline);
+    const longPoll = longPollTimeout(options.serverTimeout);
 
     // The error to reject with when `endpoint` could not be used.
     const failure = (endpoint: string, answered: boolean, error: unknown): unknown => {
@@ -325,7 +326,8 @@ export class API {
             // undici destroys the stream body of a request that could not connect: the next member needs it unread.
             body: payload instanceof Readable && attempt + 1 < this.#members.length ? readLater(payload) : (payload ?? null),
             signal: abort.signal,
-            ...longPollTimeouts(options.serverTimeout),
+            headersTimeout: longPoll,
+            bodyTimeout: longPoll,
           });
           this.#current = member;
         } catch (error) {
@@ -337,13 +339,9 @@ export class API {
           if (this.log.enabled) this.log('%s: %s, trying the next member', endpoint, (error as Error).message);
         }
       }
-      const request = {
-        method: verb,
-        url: endpoint + path,
-        headers: redactHeaders(headers),
-        ...(options.json !== undefined ? { body: options.json } : {}),
-        ...(options.body !== undefined ? { raw: options.body } : {}),
-      };
+      const request: RequestRecord = { method: verb, url: endpoint + path, headers: redactHeaders(headers) };
+      if (options.json !== undefined) request.body = options.json;
+      if (options.body !== undefined) request.raw = options.body;
       const responseRecord = { status: response.statusCode, headers: response.headers };
       const contentType = String(response.headers['content-type'] ?? '');
       const json = /\bjson\b/i.test(contentType);
@@ -351,10 +349,13 @@ export class API {
         abort.keepUntil(response.body);
         fields = { endpoint, request, response: responseRecord, stream: response.body };
       } else {
-        const bytes = await readBody(response.body, this.maxResponseBytes).catch((error: unknown) => {
+        let content: string | Uint8Array | typeof TOO_LARGE;
+        try {
+          content = await (json ? readBody(response.body, this.maxResponseBytes, true) : readBody(response.body, this.maxResponseBytes, false));
+        } catch (error) {
           throw failure(endpoint, true, error);
-        });
-        fields = { endpoint, ...parse(request, responseRecord, verb, contentType, json, bytes, this.maxResponseBytes) };
+        }
+        fields = { endpoint, ...parse(request, responseRecord, verb, contentType, content, this.maxResponseBytes) };
       }
     } finally {
       abort.done();
@@ -369,14 +370,14 @@ export class API {
   #path(url: string, query?: Query, target?: string): string {
     if (typeof url !== 'string') throw new TypeError(`url must be a string, got ${typeof url}`);
     let rest = url;
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) {
+    if (!rest.startsWith('/') && /^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) {
       if (!rest.startsWith(`${this.endpoint}/`)) throw new TypeError(`${redactUrl(url)} is not on this API's endpoint ${this.endpoint}`);
       rest = rest.slice(this.endpoint.length);
     }
     const queryAt = rest.indexOf('?');
     let path = queryAt === -1 ? rest : rest.slice(0, queryAt);
     if (!path.startsWith('/')) path = path === '' ? `/${this.defaultVersion}` : `/${this.defaultVersion}/${path}`;
-    if (DOT_SEGMENT.test(path)) throw new TypeError(`${redactUrl(url)}: '.' and '..' segments are not allowed in a url`);
+    if ((path.includes('/.') || path.includes('/%')) && DOT_SEGMENT.test(path)) throw new TypeError(`${redactUrl(url)}: '.' and '..' segments are not allowed in a url`);
     // Most requests: nothing to add, or only plain values (the wait's `timeout`), to a url without a query.
     const fast = queryAt === -1 && target === undefined && this.project === undefined && this.target === undefined ? plainQuery(query) : undefined;
     if (fast !== undefined) return fast === '' ? path : `${path}?${fast}`;
@@ -397,7 +398,8 @@ export class API {
 
   #payload(options: RequestOptions): { headers: Record<string, string>; payload: Dispatcher.DispatchOptions['body'] } {
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
-    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+    const given = options.headers;
+    if (given) for (const name of Object.keys(given)) headers[name.toLowerCase()] = given[name] as string;
     if (options.json !== undefined && options.body !== undefined) throw new TypeError('pass either json or body, not both');
     if (options.json !== undefined) {
       let text: string | undefined;
@@ -466,13 +468,14 @@ function plainQuery(query: Query | undefined): string | undefined {
 }
 
 function checkMethod(method: string): string {
+  if (METHODS.has(method)) return method;
   const verb = typeof method === 'string' ? method.toUpperCase() : '';
   if (!METHODS.has(verb)) throw new TypeError(`unknown HTTP method ${String(method)}; use one of ${[...METHODS].join(', ')}`);
   return verb;
 }
 
-function longPollTimeouts(seconds: number | undefined): { headersTimeout?: number; bodyTimeout?: number } {
-  if (seconds === undefined) return {};
-  if (seconds < 0) return { headersTimeout: 0, bodyTimeout: 0 };
-  return { headersTimeout: seconds * 1000 + LONG_POLL_MARGIN_MS, bodyTimeout: seconds * 1000 + LONG_POLL_MARGIN_MS };
+/** undici's header and body timeout for a request the server may hold `seconds`: null keeps undici's defaults, 0 lifts them. */
+function longPollTimeout(seconds: number | undefined): number | null {
+  if (seconds === undefined) return null;
+  return seconds < 0 ? 0 : seconds * 1000 + LONG_POLL_MARGIN_MS;
 }

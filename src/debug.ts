@@ -63,8 +63,11 @@ export function redactUrl(url: string): string {
   return url.replace(SECRET_QUERY, `$1${REDACTED}`);
 }
 
-/** Headers with credentials replaced. */
+/** Headers with credentials replaced: the same object when it holds none (most requests), else a copy. */
 export function redactHeaders(headers: Record<string, string>): Record<string, string> {
+  let secret = false;
+  for (const name in headers) if (SECRET_HEADERS.has(name.toLowerCase())) secret = true;
+  if (!secret) return headers;
   const copy: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     copy[name] = SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : value;

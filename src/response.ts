@@ -3,53 +3,74 @@ import { dumpJson } from './debug.ts';
 import { bodyStart, type ResultFields } from './result.ts';
 import type { Envelope } from './types.ts';
 
-/** The whole body, or 'too large' past `limit` bytes (the connection is then dropped). */
-export async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Uint8Array | 'too large'> {
-  // Uncapped: undici's own reader, without an async iterator's promise per chunk.
-  if (limit === Number.POSITIVE_INFINITY) return body.bytes().then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+/** Past the response limit: the body was dropped unread. */
+export const TOO_LARGE = Symbol('too large');
+
+/**
+ * The whole body as bytes (`text: false`) or as UTF-8 text (`text: true`, a leading BOM
+ * skipped), or `TOO_LARGE` past `limit` bytes (the connection is then dropped).
+ */
+export function readBody(body: Dispatcher.ResponseData['body'], limit: number, text: true): Promise<string | typeof TOO_LARGE>;
+export function readBody(body: Dispatcher.ResponseData['body'], limit: number, text: false): Promise<Uint8Array | typeof TOO_LARGE>;
+export function readBody(body: Dispatcher.ResponseData['body'], limit: number, text: boolean): Promise<string | Uint8Array | typeof TOO_LARGE> {
+  // Uncapped: undici's own readers, without an async iterator's promise per chunk. `text()`
+  // decodes the socket's chunks in place; `bytes()` would first copy them into a new buffer.
+  if (limit === Number.POSITIVE_INFINITY) {
+    if (text) return body.text();
+    return body.bytes().then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+  return readCapped(body, limit, text);
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, text: boolean): Promise<string | Uint8Array | typeof TOO_LARGE> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += (chunk as Buffer).byteLength;
     if (size > limit) {
       body.destroy();
-      return 'too large';
+      return TOO_LARGE;
     }
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks, size);
+  const whole = Buffer.concat(chunks, size);
+  if (!text) return whole;
+  return whole.toString('utf8', size >= 3 && whole[0] === 0xef && whole[1] === 0xbb && whole[2] === 0xbf ? 3 : 0);
 }
 
-/** What a buffered response is: an LXD envelope, raw bytes, or a problem that `validate()` turns into an `APIException`. */
+/**
+ * What a buffered response is: an LXD envelope, raw bytes, or a problem that `validate()` turns
+ * into an `APIException`. A JSON response comes as text, any other as bytes.
+ */
 export function parse(
   request: ResultFields['request'],
   response: ResultFields['response'],
   method: string,
   contentType: string,
-  json: boolean,
-  bytes: Uint8Array | 'too large',
+  content: string | Uint8Array | typeof TOO_LARGE,
   limit: number,
 ): ResultFields {
-  if (bytes === 'too large') {
+  if (content === TOO_LARGE) {
     return { request, response, problem: { message: `response larger than maxResponseBytes (${limit} bytes); use stream: true for large downloads` } };
   }
-  if (!json) {
-    const empty = bytes.byteLength === 0 && method !== 'HEAD' && response.status !== 204;
-    if (empty && contentType === '') return { request, response, body: bytes, problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
+  if (typeof content !== 'string') {
+    const empty = content.byteLength === 0 && method !== 'HEAD' && response.status !== 204;
+    if (empty && contentType === '') return { request, response, body: content, problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
     if (/text\/html/i.test(contentType)) {
-      return { request, response, body: bytes, problem: { message: `expected an LXD JSON response, got ${contentType}: ${bodyStart(bytes)}` } };
+      return { request, response, body: content, problem: { message: `expected an LXD JSON response, got ${contentType}: ${bodyStart(content)}` } };
     }
-    return { request, response, body: bytes };
+    return { request, response, body: content };
   }
-  if (bytes.byteLength === 0) return { request, response, body: bytes, problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
+  // The bytes of a JSON body are kept only when it is not a usable envelope, for the error.
+  if (content === '') return { request, response, body: Buffer.alloc(0), problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
   let data: unknown;
   try {
-    data = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    data = JSON.parse(content);
   } catch (error) {
-    return { request, response, body: bytes, problem: { message: `invalid JSON in the response (${(error as Error).message}): ${bodyStart(bytes)}`, cause: error } };
+    return { request, response, body: Buffer.from(content), problem: { message: `invalid JSON in the response (${(error as Error).message}): ${bodyStart(content)}`, cause: error } };
   }
   if (!isEnvelope(data)) {
-    return { request, response, body: bytes, problem: { message: `the response is not an LXD envelope (no type sync, async or error): ${dumpJson(data, 0).slice(0, 200)}` } };
+    return { request, response, body: Buffer.from(content), problem: { message: `the response is not an LXD envelope (no type sync, async or error): ${dumpJson(data, 0).slice(0, 200)}` } };
   }
   if (data.type === 'async' && !data.operation && response.headers.location === undefined) {
     return { request, response, data, problem: { message: 'async response without an operation URL' } };

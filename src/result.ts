@@ -184,9 +184,9 @@ export class APIResult<T = unknown> {
   }
 }
 
-/** The first 200 characters of a non-JSON body, on one line. */
-export function bodyStart(body: Uint8Array): string {
-  const text = Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 800)).toString('utf8');
+/** The first 200 characters of a body that is not an LXD answer, on one line. */
+export function bodyStart(body: Uint8Array | string): string {
+  const text = typeof body === 'string' ? body.slice(0, 800) : Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 800)).toString('utf8');
   const line = text.replace(/\s+/g, ' ').trim();
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }

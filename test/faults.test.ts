@@ -46,6 +46,16 @@ describe('a server that breaks, over a unix socket', () => {
     assert.deepEqual(error.result.body, Buffer.from('{"type":"sync","metadata":{'));
   });
 
+  test('a byte order mark and characters split across reads: decoded whole, with or without maxResponseBytes', async () => {
+    const capped = API.factory(server.socketPath, { maxResponseBytes: 1024 });
+    for (const client of [api, capped]) {
+      const result = await client.get<{ name: string }>('bom-split-utf8');
+      assert.deepEqual(result.data, { type: 'sync', status_code: 200, error: '', metadata: { name: 'café ☃' } });
+      assert.equal(result.body, undefined);
+    }
+    await capped.close();
+  });
+
   test('a body shorter than its Content-Length: APIConnectionError', async () => {
     await assert.rejects(api.get('short-body'), {
       name: 'APIConnectionError',

@@ -11,6 +11,14 @@ import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
  */
 export const FAULTS = {
   '/1.0/invalid-json': (socket: Socket) => respond(socket, 200, 'application/json', '{"type":"sync","metadata":{'),
+  // A byte order mark, then UTF-8 whose multi-byte characters are split across two writes.
+  '/1.0/bom-split-utf8': (socket: Socket) => {
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"type":"sync","status_code":200,"error":"","metadata":{"name":"café ☃"}}')]);
+    const cut = body.indexOf(Buffer.from('☃')) + 1;
+    socket.write(head(200, 'application/json', body.byteLength));
+    socket.write(body.subarray(0, cut));
+    setTimeout(() => socket.write(body.subarray(cut)), 20);
+  },
   '/1.0/short-body': (socket: Socket) => {
     socket.write(head(200, 'application/json', 100));
     socket.end('{"type":"sync"');
