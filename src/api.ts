@@ -288,22 +288,6 @@ export class API {
     const abort = linkAbort(options.signal, deadline);
     const longPoll = longPollTimeout(options.serverTimeout);
 
-    // The error to reject with when `endpoint` could not be used.
-    const failure = (endpoint: string, answered: boolean, error: unknown): unknown => {
-      if (options.signal?.aborted) return options.signal.reason;
-      const cause = abort.timedOut ? Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }) : error;
-      return connectionError(cause, {
-        method: verb,
-        url: endpoint + path,
-        endpoint,
-        socketPath: this.socketPath,
-        pinned: this.#pinned,
-        clientCert: this.#clientCert,
-        answered,
-        tls: endpoint.startsWith('https:'),
-      });
-    };
-
     let fields: ResultFields;
     try {
       if (options.signal?.aborted) throw options.signal.reason;
@@ -334,7 +318,7 @@ export class API {
           const retry = NOT_SENT.has(errorCode(error)) && attempt + 1 < this.#members.length && !abort.timedOut && !options.signal?.aborted;
           if (!retry) {
             if (payload instanceof Readable) payload.destroy();
-            throw failure(endpoint, false, error);
+            throw this.#failure({ verb, path, endpoint, answered: false, error, signal: options.signal, timedOut: abort.timedOut, deadline });
           }
           if (this.log.enabled) this.log('%s: %s, trying the next member', endpoint, (error as Error).message);
         }
@@ -353,9 +337,10 @@ export class API {
         try {
           content = await (json ? readBody(response.body, this.maxResponseBytes, true) : readBody(response.body, this.maxResponseBytes, false));
         } catch (error) {
-          throw failure(endpoint, true, error);
+          throw this.#failure({ verb, path, endpoint, answered: true, error, signal: options.signal, timedOut: abort.timedOut, deadline });
         }
-        fields = { endpoint, ...parse(request, responseRecord, verb, contentType, content, this.maxResponseBytes) };
+        fields = parse(request, responseRecord, verb, contentType, content, this.maxResponseBytes);
+        fields.endpoint = endpoint;
       }
     } finally {
       abort.done();
@@ -365,6 +350,22 @@ export class API {
     if (this.log.enabled) this.log('%s\n%s', result.responseSummary(), '='.repeat(24));
     result.validate();
     return result;
+  }
+
+  /** The error to reject with when `endpoint` could not be used (or its answer not read). */
+  #failure(what: { verb: string; path: string; endpoint: string; answered: boolean; error: unknown; signal: AbortSignal | undefined; timedOut: boolean; deadline: number | undefined }): unknown {
+    if (what.signal?.aborted) return what.signal.reason;
+    const cause = what.timedOut ? Object.assign(new Error(`timed out after ${what.deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }) : what.error;
+    return connectionError(cause, {
+      method: what.verb,
+      url: what.endpoint + what.path,
+      endpoint: what.endpoint,
+      socketPath: this.socketPath,
+      pinned: this.#pinned,
+      clientCert: this.#clientCert,
+      answered: what.answered,
+      tls: what.endpoint.startsWith('https:'),
+    });
   }
 
   #path(url: string, query?: Query, target?: string): string {

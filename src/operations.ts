@@ -199,10 +199,12 @@ export function operationUrl(result: APIResult): string {
  * member's forwarded operations carry `?project=`), plus `params`:
  * `/1.0/operations/<id>/wait?project=default`.
  */
-export function operationPath(url: string, suffix: string, params: Record<string, string> = {}): string {
+export function operationPath(url: string, suffix: string, params?: Record<string, string>): string {
+  // Most operation URLs carry no query: no URLSearchParams round trip.
+  if (params === undefined && !url.includes('?')) return `${url}${suffix}`;
   const [path, query = ''] = url.split('?', 2) as [string, string?];
   const search = new URLSearchParams(query);
-  for (const [name, value] of Object.entries(params)) search.set(name, value);
+  for (const [name, value] of Object.entries(params ?? {})) search.set(name, value);
   const text = search.toString();
   return `${path}${suffix}${text ? `?${text}` : ''}`;
 }

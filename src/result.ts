@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { API } from './api.ts';
+import type { API, RequestOptions } from './api.ts';
 import { describeBytes, dumpJson, redactUrl } from './debug.ts';
 import { APIException, APINotFoundException } from './errors.ts';
 import { type CancelOptions, cancelOperation, operationPath, operationUrl, type WaitUntilDoneOptions, waitUntilDone } from './operations.ts';
@@ -42,7 +42,9 @@ export type ResultPromise<T> = Promise<APIResult<T>> & {
 };
 
 export function resultPromise<T>(promise: Promise<APIResult<T>>): ResultPromise<T> {
-  return Object.assign(promise, { wait: (options?: WaitOptions) => promise.then((result) => result.wait(options)) });
+  const result = promise as ResultPromise<T>;
+  result.wait = (options?: WaitOptions) => promise.then((done) => done.wait(options));
+  return result;
 }
 
 export interface ResultFields {
@@ -147,14 +149,17 @@ export class APIResult<T = unknown> {
    * this result started, or the one a `GET /1.0/operations/<id>` describes. When the timeout runs
    * out first, LXD answers 200 with the operation still running (103).
    */
-  async wait(options: WaitOptions = {}): Promise<APIResult<Operation>> {
-    const url = operationUrl(this);
+  wait(options: WaitOptions = {}): Promise<APIResult<Operation>> {
+    let url: string;
+    try {
+      url = operationUrl(this);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const timeout = options.timeout ?? this.api.waitTimeout;
-    return this.api.get<Operation>(operationPath(url, '/wait'), {
-      query: { timeout },
-      serverTimeout: timeout,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const request: RequestOptions<never, { timeout: number }> = { query: { timeout }, serverTimeout: timeout };
+    if (options.signal) request.signal = options.signal;
+    return this.api.get<Operation>(operationPath(url, '/wait'), request);
   }
 
   /** Long-polls `/wait` until the operation is done, within one overall deadline (see `waitUntilDone()` in operations.ts). */

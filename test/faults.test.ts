@@ -225,6 +225,7 @@ test('a child process that meets every fault exits by itself: no live socket, ti
   const lines = child.stdout.trim().split('\n');
   assert.deepEqual(lines, [
     'invalid-json APIException',
+    'bom-split-utf8 ok',
     'short-body APIConnectionError UND_ERR_SOCKET',
     'reset-mid-body APIConnectionError UND_ERR_SOCKET',
     'never-answers APIConnectionError ERR_LXD_TIMEOUT',
