@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { API, type Instance } from '../src/index.ts';
+import { API, type Instance, VERSION } from '../src/index.ts';
 import { accepted, operation, reply, sync, type TestServer, unixServer } from './helpers/server.ts';
 
 describe('requests', () => {
@@ -75,6 +75,17 @@ describe('requests', () => {
     assert.equal(typed.metadata.headers['content-type'], 'text/plain');
     assert.equal(typed.metadata.headers['x-lxd-uid'], '0');
     assert.equal(typed.requestSummary(), `POST ${api.endpoint}/1.0/echo\n<1 bytes>`);
+  });
+
+  test('a credential header reaches the server intact and is redacted in the result', async () => {
+    const result = await api.post<{ headers: Record<string, string> }>('echo', { body: 'x', headers: { Authorization: 'Bearer abc', 'X-Trace': 't1' } });
+    assert.equal(result.metadata.headers.authorization, 'Bearer abc');
+    assert.deepEqual(result.request.headers, {
+      'user-agent': `lxdapi/${VERSION}`,
+      authorization: '<redacted>',
+      'x-trace': 't1',
+      'content-type': 'application/octet-stream',
+    });
   });
 
   test('encodes query values and merges them onto a query already in the url', async () => {
