@@ -1,7 +1,7 @@
 // Before/after of a change to src/, in one run, alternating: the working tree's src/ against the whole
 // src/ of a git revision (or the working tree's with src/api.ts taken from a file), and raw undici as the
 // yardstick. `HEAD` with a clean tree compares identical code: the noise floor.
-//   node --import tsx bench/ab.ts <git rev | path of the old api.ts>     (BENCH_ROUNDS, BENCH_SEQ)
+//   node --import tsx bench/ab.ts <git rev | path of the old api.ts>     (BENCH_TURNS, BENCH_TURN)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +10,9 @@ import { Agent, type Dispatcher } from 'undici';
 import { buildPlain, importPlain, sourceTree } from './build.ts';
 import { BENCH_DIR, envInt, quantile, ROOT, round, sortedCopy, startServer, timed } from './lib.ts';
 
-const ROUNDS = envInt('BENCH_ROUNDS', 10);
-const SEQ = envInt('BENCH_SEQ', 1000);
+// Short turns, the order rotating every turn, as in bench/run.ts.
+const TURNS = envInt('BENCH_TURNS', 100);
+const TURN = envInt('BENCH_TURN', 50); // sequential requests per side per turn (the listing: a fifth)
 const from = process.argv[2] ?? 'HEAD';
 const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
 const old: Record<string, string> = existsSync(from)
@@ -35,7 +36,7 @@ const canned = (path: string) => {
 const fake = {
   request: async (options: { path: string }) => {
     const bytes = canned(options.path.split('?')[0] as string);
-    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: { bytes: async () => new Uint8Array(bytes), json: async () => JSON.parse(bytes.toString()) } };
+    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: { text: async () => bytes.toString(), bytes: async () => new Uint8Array(bytes), json: async () => JSON.parse(bytes.toString()) } };
   },
   close: async () => {},
 } as unknown as Dispatcher;
@@ -50,7 +51,7 @@ const raw = FAKE ? fake : new Agent({ connect: { socketPath } });
 const WAIT = { query: { timeout: 30 }, serverTimeout: 30 } as const;
 for (const [path, options] of [['/1.0'], ['/1.0/operations/x/wait?timeout=30'], ['/1.0/instances?recursion=1'], ['/1.0/operations/x/wait', WAIT]] as Array<[string, typeof WAIT?]>) {
   if (process.env.BENCH_AB_PATHS && !process.env.BENCH_AB_PATHS.split(',').includes(path)) continue;
-  const n = path.includes('instances') ? Math.ceil(SEQ / 5) : SEQ;
+  const n = path.includes('instances') ? Math.ceil(TURN / 5) : TURN;
   const rawPath = options ? `${path}?timeout=30` : path;
   const sides: Record<string, () => Promise<unknown>> = {
     before: () => apiBefore.get(path, options),
@@ -60,7 +61,7 @@ for (const [path, options] of [['/1.0'], ['/1.0/operations/x/wait?timeout=30'], 
   const totals: Record<string, { ns: number; cpu: number; lat: number[] }> = {};
   for (const name of Object.keys(sides)) totals[name] = { ns: 0, cpu: 0, lat: [] };
   for (let i = 0; i < 300; i++) for (const call of Object.values(sides)) await call();
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < TURNS; r++) {
     const names = Object.keys(sides);
     const order = names.slice(r % names.length).concat(names.slice(0, r % names.length));
     for (const name of order) {
@@ -72,9 +73,9 @@ for (const [path, options] of [['/1.0'], ['/1.0/operations/x/wait?timeout=30'], 
   }
   const line = Object.entries(totals).map(([name, t]) => {
     const sorted = sortedCopy(t.lat);
-    return `${name} ${round((n * ROUNDS) / (t.ns / 1e9), 0)} req/s, cpu ${round(t.cpu / (n * ROUNDS), 1)} us/req, p50 ${round(quantile(sorted, 0.5) / 1e3, 1)} p99 ${round(quantile(sorted, 0.99) / 1e3, 1)} us`;
+    return `${name} ${round((n * TURNS) / (t.ns / 1e9), 0)} req/s, cpu ${round(t.cpu / (n * TURNS), 1)} us/req, p50 ${round(quantile(sorted, 0.5) / 1e3, 1)} p99 ${round(quantile(sorted, 0.99) / 1e3, 1)} us`;
   });
-  const rps = (name: string) => (n * ROUNDS) / ((totals[name] as { ns: number }).ns / 1e9);
+  const rps = (name: string) => (n * TURNS) / ((totals[name] as { ns: number }).ns / 1e9);
   console.log(`${path}${options ? ' (as wait() sends it)' : ''}\n  ${line.join('\n  ')}\n  before/raw ${round(rps('before') / rps('raw'))}  after/raw ${round(rps('after') / rps('raw'))}`);
 }
 await apiBefore.close();

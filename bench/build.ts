@@ -1,4 +1,4 @@
-// Transpiles src/ and bench/memory.ts to plain JavaScript in bench/.work/ (git-ignored), so that the
+// Transpiles src/, bench/memory.ts and bench/icount.ts to plain JavaScript in bench/.work/ (git-ignored), so that the
 // library runs as users run it (not through tsx, whose keepNames helper wraps every closure) and the
 // memory measurements run in a bare `node` process: tsx's loader alone holds ~45 MB of RSS, which
 // would swamp a 100 MB budget. Type-stripping only (TypeScript's transpileModule), no bundling.
@@ -21,14 +21,15 @@ export function sourceTree(): Record<string, string> {
 }
 
 /**
- * Transpiles `src` (default: the working tree's src/; bench/ab.ts passes another revision's) and
- * bench/memory.ts into bench/.work/<name>/, and returns that folder: src/index.js and bench/memory.js are in it.
+ * Transpiles `src` (default: the working tree's src/; bench/ab.ts passes another revision's),
+ * bench/memory.ts and bench/icount.ts into bench/.work/<name>/, and returns that folder:
+ * src/index.js, bench/memory.js and bench/icount.js are in it.
  */
 export function buildPlain(name = 'plain', src: Record<string, string> = sourceTree()): string {
   const out = join(BENCH_DIR, '.work', name);
   rmSync(out, { recursive: true, force: true });
-  const memory = join('bench', 'memory.ts');
-  for (const [path, text] of Object.entries({ ...src, [memory]: readFileSync(join(ROOT, memory), 'utf8') })) {
+  const scripts = Object.fromEntries(['memory.ts', 'icount.ts'].map((name) => [join('bench', name), readFileSync(join(BENCH_DIR, name), 'utf8')]));
+  for (const [path, text] of Object.entries({ ...src, ...scripts })) {
     const { outputText } = ts.transpileModule(text, {
       fileName: join(ROOT, path),
       compilerOptions: {

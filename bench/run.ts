@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type * as Lib from '../src/index.ts';
 import { buildPlain, importPlain } from './build.ts';
 import { BENCH_DIR, benchName, envInt, FIXTURES, pool, quantile, round, sandboxEnv, sortedCopy, startServer, timed } from './lib.ts';
@@ -20,13 +20,14 @@ const { API, APIResult } = SOURCE === 'tsx' ? await import('../src/index.ts') : 
 type API = Lib.API;
 type APIResult = Lib.APIResult;
 
-const ROUNDS = envInt('BENCH_ROUNDS', 10); // alternations of lib and raw per measurement
-const SEQ = envInt('BENCH_SEQ', 500); // sequential requests per side per round (canned /1.0, wait)
-const SEQ_LIST = envInt('BENCH_SEQ_LIST', 100); // ... for the 173 kB listing
+// Each comparison runs in short turns, lib then raw, raw then lib, ...: a slow moment of the shared
+// machine (another process, a GC, the scheduler) falls on both sides alike instead of on one long round.
+const TURNS = envInt('BENCH_TURNS', 200); // turns of a sequential comparison on the canned server
+const TURN = envInt('BENCH_TURN', 25); // sequential requests per side per turn (the listing: a fifth)
 const INFLIGHT = envInt('BENCH_INFLIGHT', 32);
-const INFLIGHT_REQS = envInt('BENCH_INFLIGHT_REQS', 1000); // requests per side per round, 32 in flight
-const LXD_ROUNDS = envInt('BENCH_LXD_ROUNDS', 6);
-const LXD_SEQ = envInt('BENCH_LXD_SEQ', 100);
+const INFLIGHT_TURN = envInt('BENCH_INFLIGHT_TURN', 256); // requests per side per turn, INFLIGHT at a time (listing: a quarter)
+const LXD_TURNS = envInt('BENCH_LXD_TURNS', 60);
+const LXD_TURN = envInt('BENCH_LXD_TURN', 10);
 const LXD_INSTANCES = envInt('BENCH_LXD_INSTANCES', 100);
 const WAITS = envInt('BENCH_WAITS', 30); // exec `true` operations per side
 const PULL_MB = envInt('BENCH_PULL_MB', 1024); // MiB of the file pull (the canned server reads it too)
@@ -35,29 +36,29 @@ type Call = () => Promise<unknown>;
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
-async function compare(name: string, target: Comparison['target'], lib: Call, raw: Call, n: number, inflight: number, rounds: number): Promise<Comparison> {
-  for (let i = 0; i < Math.min(n, 200); i++) {
+/**
+ * `lib` against `raw` in `turns` turns of `perTurn` requests per side (one after another, or
+ * `inflight` at a time), the order flipping every turn. The ratio is lib/raw throughput over all
+ * turns, with a 95% bootstrap interval over the turns.
+ */
+async function compare(name: string, target: Comparison['target'], lib: Call, raw: Call, perTurn: number, inflight: number, turns: number): Promise<Comparison> {
+  for (let i = 0; i < 200; i++) {
     await lib();
     await raw();
   }
-  const sides = { lib: { ns: 0, cpuUs: 0, lat: [] as number[] }, raw: { ns: 0, cpuUs: 0, lat: [] as number[] } };
-  const roundRatios: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const order: Array<'lib' | 'raw'> = r % 2 === 0 ? ['lib', 'raw'] : ['raw', 'lib'];
-    const ns: Record<string, number> = {};
-    for (const side of order) {
-      const got = await timed(side === 'lib' ? lib : raw, n, inflight, sides[side].lat);
-      sides[side].ns += got.ns;
+  const sides = { lib: { ns: [] as number[], cpuUs: 0, lat: [] as number[] }, raw: { ns: [] as number[], cpuUs: 0, lat: [] as number[] } };
+  for (let turn = 0; turn < turns; turn++) {
+    for (const side of turn % 2 === 0 ? (['lib', 'raw'] as const) : (['raw', 'lib'] as const)) {
+      const got = await timed(side === 'lib' ? lib : raw, perTurn, inflight, sides[side].lat);
+      sides[side].ns.push(got.ns);
       sides[side].cpuUs += got.cpuUs;
-      ns[side] = got.ns;
     }
-    roundRatios.push((ns.raw as number) / (ns.lib as number));
   }
-  const total = n * rounds;
+  const total = perTurn * turns;
   const stats = (side: 'lib' | 'raw'): Side => {
     const sorted = sortedCopy(sides[side].lat);
     return {
-      rps: round(total / (sides[side].ns / 1e9), 1),
+      rps: round(total / (sum(sides[side].ns) / 1e9), 1),
       p50us: round(quantile(sorted, 0.5) / 1e3, 1),
       p99us: round(quantile(sorted, 0.99) / 1e3, 1),
       cpuUsPerReq: round(sides[side].cpuUs / total, 1),
@@ -65,25 +66,60 @@ async function compare(name: string, target: Comparison['target'], lib: Call, ra
   };
   const libStats = stats('lib');
   const rawStats = stats('raw');
+  const [low, high] = ratioInterval(sides.lib.ns, sides.raw.ns);
   const result: Comparison = {
     name,
     target,
     mode: inflight === 1 ? 'sequential' : 'inflight',
     requests: total,
+    turns,
     lib: libStats,
     raw: rawStats,
-    ratio: round(libStats.rps / rawStats.rps),
-    ratioMedianRound: round(quantile(sortedCopy(roundRatios), 0.5)),
+    ratio: round(sum(sides.raw.ns) / sum(sides.lib.ns)),
+    ratioLow: round(low),
+    ratioHigh: round(high),
     addedP50us: inflight === 1 ? round(libStats.p50us - rawStats.p50us, 1) : null,
     addedP99us: inflight === 1 ? round(libStats.p99us - rawStats.p99us, 1) : null,
     cpuRatio: round(libStats.cpuUsPerReq / rawStats.cpuUsPerReq),
   };
   say(
-    `  ${target} ${name} ${result.mode.padEnd(10)} lib ${libStats.rps} req/s vs raw ${rawStats.rps} (x${result.ratio}, median round x${result.ratioMedianRound})` +
+    `  ${target} ${name} ${result.mode.padEnd(10)} lib ${libStats.rps} req/s vs raw ${rawStats.rps} (x${result.ratio}, 95% ${result.ratioLow}..${result.ratioHigh})` +
       (inflight === 1 ? `  p50 ${libStats.p50us}/${rawStats.p50us} us  p99 ${libStats.p99us}/${rawStats.p99us} us` : '') +
       `  cpu ${libStats.cpuUsPerReq}/${rawStats.cpuUsPerReq} us/req`,
   );
   return result;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The 2.5% and 97.5% quantiles of sum(raw)/sum(lib) over 2000 resamples of the turns (a turn's two
+ * sides stay paired). Seeded, so that the same timings give the same interval.
+ */
+function ratioInterval(lib: number[], raw: number[]): [number, number] {
+  let seed = 0x9e3779b9;
+  const next = () => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const ratios = new Float64Array(2000);
+  for (let r = 0; r < ratios.length; r++) {
+    let libNs = 0;
+    let rawNs = 0;
+    for (let i = 0; i < lib.length; i++) {
+      const pick = Math.floor(next() * lib.length);
+      libNs += lib[pick] as number;
+      rawNs += raw[pick] as number;
+    }
+    ratios[r] = rawNs / libNs;
+  }
+  ratios.sort();
+  return [quantile(ratios, 0.025), quantile(ratios, 0.975)];
 }
 
 function rawJson(agent: Agent, path: string): Call {
@@ -98,6 +134,61 @@ function pendingOperation(api: API, operation: string): APIResult {
     response: { status: 202, headers: { location: operation } },
     data: data as never,
   });
+}
+
+// ---------------------------------------------------------------- the library's own CPU
+
+const OWN_TURNS = envInt('BENCH_OWN_TURNS', 40);
+const OWN_TURN = envInt('BENCH_OWN_TURN', 2000);
+
+/**
+ * The library's own CPU per request, without a socket, a server or a scheduler in the way: a
+ * dispatcher that answers at once with the recorded headers and body. "bare" is what any client
+ * does with that answer (`JSON.parse` of the body's text, as undici's `json()`); lib − bare is what
+ * the library adds. Alternating turns, CPU time of this process.
+ */
+async function ownCost() {
+  const index = JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')) as Record<string, { path: string; status: number; headers: Record<string, string>; file: string }>;
+  const answers = new Map<string, { status: number; headers: Record<string, string>; text: string }>();
+  for (const entry of Object.values(index)) {
+    if (typeof entry !== 'object' || entry === null || !('file' in entry)) continue;
+    answers.set(entry.path.split('?')[0] as string, { status: entry.status, headers: entry.headers, text: readFileSync(join(FIXTURES, entry.file), 'utf8') });
+  }
+  const instant = {
+    request: async ({ path }: { path: string }) => {
+      const answer = answers.get(path.split('?')[0] as string);
+      if (!answer) throw new Error(`no recorded answer for ${path}`);
+      return { statusCode: answer.status, headers: answer.headers, body: { text: async () => answer.text } };
+    },
+    close: async () => {},
+  } as unknown as Dispatcher;
+  const api = new API(instant, 'http+unix://%2Frun%2Flxd.socket');
+  const op = [...answers.keys()].find((path) => path.endsWith('/wait'))?.replace(/\/wait$/, '') as string;
+  const pending = pendingOperation(api, op);
+  const bare = (path: string) => async () => JSON.parse(await (await instant.request({ path } as never)).body.text());
+  const rows: Array<{ name: string; libUs: number; bareUs: number; addedUs: number }> = [];
+  for (const [name, lib, baseline, perTurn] of [
+    ['GET /1.0', () => api.get('/1.0'), bare('/1.0'), OWN_TURN],
+    ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), bare('/1.0/instances'), Math.max(1, OWN_TURN / 50)],
+    ['operation wait', () => pending.wait(), bare(`${op}/wait`), OWN_TURN],
+  ] as Array<[string, Call, Call, number]>) {
+    for (let i = 0; i < perTurn; i++) {
+      await lib();
+      await baseline();
+    }
+    const cpu = { lib: 0, bare: 0 };
+    for (let turn = 0; turn < OWN_TURNS; turn++) {
+      for (const side of turn % 2 === 0 ? (['lib', 'bare'] as const) : (['bare', 'lib'] as const)) {
+        cpu[side] += (await timed(side === 'lib' ? lib : baseline, perTurn, 1, [])).cpuUs;
+      }
+    }
+    const n = perTurn * OWN_TURNS;
+    const row = { name, libUs: round(cpu.lib / n, 2), bareUs: round(cpu.bare / n, 2), addedUs: round((cpu.lib - cpu.bare) / n, 2) };
+    say(`  no I/O ${name}: lib ${row.libUs} us/req, JSON.parse alone ${row.bareUs} us/req, added ${row.addedUs} us`);
+    rows.push(row);
+  }
+  await api.close();
+  return rows;
 }
 
 // ---------------------------------------------------------------- debug off
@@ -144,8 +235,8 @@ async function debugCost(socketPath: string) {
   };
   say(`  debug off: ${calls.off.all} JSON.stringify calls (${calls.off.dumps} dumps) in ${calls.requests} requests; on: ${calls.on.all} (${calls.on.dumps} dumps)`);
   const timing = [
-    await compare('/1.0 debug off vs on', 'canned', () => off.get('/1.0'), () => on.get('/1.0'), SEQ, 1, ROUNDS),
-    await compare('listing debug off vs on', 'canned', () => off.get('instances', { query: { recursion: 1 } }), () => on.get('instances', { query: { recursion: 1 } }), SEQ_LIST, 1, ROUNDS),
+    await compare('/1.0 debug off vs on', 'canned', () => off.get('/1.0'), () => on.get('/1.0'), TURN, 1, TURNS / 4),
+    await compare('listing debug off vs on', 'canned', () => off.get('instances', { query: { recursion: 1 } }), () => on.get('instances', { query: { recursion: 1 } }), Math.max(1, TURN / 5), 1, TURNS / 4),
   ].map((c) => ({ name: c.name, offRps: c.lib.rps, onRps: c.raw.rps, offOverOn: c.ratio, offP50us: c.lib.p50us, onP50us: c.raw.p50us, offCpuUs: c.lib.cpuUsPerReq, onCpuUs: c.raw.cpuUsPerReq }));
   await off.close();
   await on.close();
@@ -207,11 +298,12 @@ async function realLxd(socket: string, image: string) {
     const listed = (await api.get<string[]>('instances')).metadata.length;
     say(`  lxd: ${created.length} bench instances (${listed} on the daemon)`);
 
-    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), LXD_SEQ, 1, LXD_ROUNDS));
-    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), LXD_SEQ * 2, INFLIGHT, LXD_ROUNDS));
     const list = () => api.get('instances', { query: { recursion: 1 } });
-    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawJson(raw, '/1.0/instances?recursion=1'), Math.max(5, LXD_SEQ / 10), 1, LXD_ROUNDS));
-    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawJson(raw, '/1.0/instances?recursion=1'), Math.max(10, LXD_SEQ / 5), INFLIGHT, LXD_ROUNDS));
+    const rawList = rawJson(raw, '/1.0/instances?recursion=1');
+    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), LXD_TURN, 1, LXD_TURNS));
+    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), INFLIGHT * 2, INFLIGHT, Math.ceil(LXD_TURNS / 3)));
+    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawList, 1, 1, LXD_TURNS));
+    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawList, INFLIGHT, INFLIGHT, Math.ceil(LXD_TURNS / 10)));
 
     // Operation-wait latency: exec `true`, then wait; LXD stamps updated_at when it marks the
     // operation done; the client reads its wall clock the moment wait() resolves.
@@ -299,22 +391,26 @@ async function main(): Promise<void> {
   const api = API.factory(socketPath);
   const raw = new Agent({ connect: { socketPath } });
   const comparisons: Comparison[] = [];
+  let own: Awaited<ReturnType<typeof ownCost>>;
   let debug: Awaited<ReturnType<typeof debugCost>>;
   let mem: ReturnType<typeof memory>;
   let lxd: Awaited<ReturnType<typeof realLxd>> | { skipped: string };
   try {
     const op = '/1.0/operations/7da0eb96-a4b0-4d1b-8f9b-1235cb064398';
     const pending = pendingOperation(api, op);
-    const scenarios: Array<[string, Call, Call, number]> = [
-      ['GET /1.0', () => api.get('/1.0'), rawJson(raw, '/1.0'), SEQ],
-      ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), rawJson(raw, '/1.0/instances?recursion=1'), SEQ_LIST],
-      ['operation wait', () => pending.wait(), rawJson(raw, `${op}/wait?timeout=30`), SEQ],
+    // [name, lib, raw, sequential requests per turn, in-flight requests per turn]
+    const scenarios: Array<[string, Call, Call, number, number]> = [
+      ['GET /1.0', () => api.get('/1.0'), rawJson(raw, '/1.0'), TURN, INFLIGHT_TURN],
+      ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), rawJson(raw, '/1.0/instances?recursion=1'), Math.max(1, Math.round(TURN / 5)), Math.max(INFLIGHT, INFLIGHT_TURN / 4)],
+      ['operation wait', () => pending.wait(), rawJson(raw, `${op}/wait?timeout=30`), TURN, INFLIGHT_TURN],
     ];
     say('canned server:');
-    for (const [name, lib, rawCall, n] of scenarios) {
-      comparisons.push(await compare(name, 'canned', lib, rawCall, n, 1, ROUNDS));
-      comparisons.push(await compare(name, 'canned', lib, rawCall, n === SEQ ? INFLIGHT_REQS : Math.max(INFLIGHT, INFLIGHT_REQS / 5), INFLIGHT, ROUNDS));
+    for (const [name, lib, rawCall, sequential, inflight] of scenarios) {
+      comparisons.push(await compare(name, 'canned', lib, rawCall, sequential, 1, TURNS));
+      comparisons.push(await compare(name, 'canned', lib, rawCall, inflight, INFLIGHT, Math.ceil(TURNS / 5)));
     }
+    say("the library's own CPU, no I/O:");
+    own = await ownCost();
     say('debug off:');
     debug = await debugCost(socketPath);
     say('memory:');
@@ -337,9 +433,10 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - began) / 1000),
     machine,
-    settings: { SOURCE, ROUNDS, SEQ, SEQ_LIST, INFLIGHT, INFLIGHT_REQS, LXD_ROUNDS, LXD_SEQ, LXD_INSTANCES, WAITS, PULL_MB },
+    settings: { SOURCE, TURNS, TURN, INFLIGHT, INFLIGHT_TURN, LXD_TURNS, LXD_TURN, LXD_INSTANCES, WAITS, PULL_MB },
     fixtures: { ...fixtures, canned: server.sizes },
     comparisons: [...comparisons, ...('comparisons' in lxd ? lxd.comparisons : [])],
+    own,
     debug,
     memory: mem,
     // realLxd sets `wait` before it returns (it throws otherwise).
