@@ -328,7 +328,7 @@ export class API {
       if (options.body !== undefined) request.raw = options.body;
       const responseRecord = { status: response.statusCode, headers: response.headers };
       const contentType = String(response.headers['content-type'] ?? '');
-      const json = /\bjson\b/i.test(contentType);
+      const json = contentType === 'application/json' || /\bjson\b/i.test(contentType);
       if (options.stream && !json && response.statusCode < 400) {
         abort.keepUntil(response.body);
         fields = { endpoint, request, response: responseRecord, stream: response.body };
@@ -462,7 +462,8 @@ function plainQuery(query: Query | undefined): string | undefined {
     const type = typeof value;
     if (type !== 'string' && type !== 'number' && type !== 'boolean') return undefined;
     const text = String(value);
-    if (!PLAIN.test(name) || !PLAIN.test(text)) return undefined;
+    // A whole number or a boolean is always written as it is; a string may need escaping.
+    if (!PLAIN.test(name) || (type === 'string' && !PLAIN.test(text)) || (type === 'number' && !Number.isSafeInteger(value) && !PLAIN.test(text))) return undefined;
     search = search === '' ? `${name}=${text}` : `${search}&${name}=${text}`;
   }
   return search;

@@ -63,15 +63,16 @@ export function redactUrl(url: string): string {
   return url.replace(SECRET_QUERY, `$1${REDACTED}`);
 }
 
-/** Headers with credentials replaced: the same object when it holds none (most requests), else a copy. */
+/**
+ * Headers (names in lower case, as requests send them) with credentials replaced: the same
+ * object when it holds none (most requests), else a copy.
+ */
 export function redactHeaders(headers: Record<string, string>): Record<string, string> {
   let secret = false;
-  for (const name in headers) if (SECRET_HEADERS.has(name.toLowerCase())) secret = true;
+  for (const name in headers) if (SECRET_HEADERS.has(name)) secret = true;
   if (!secret) return headers;
   const copy: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    copy[name] = SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : value;
-  }
+  for (const [name, value] of Object.entries(headers)) copy[name] = SECRET_HEADERS.has(name) ? REDACTED : value;
   return copy;
 }
 
