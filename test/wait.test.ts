@@ -42,6 +42,15 @@ describe('wait()', () => {
     assert.equal(result.metadata.id, 'op-create');
   });
 
+  test('post(...).wait() takes options; detached from its promise, wait() says how to call it', async () => {
+    const pending = api.post('instances', { json: { name: 'c1' } });
+    const result = await pending.wait({ timeout: 2 });
+    assert.equal(server.seen.at(-1)?.url, '/1.0/operations/op-create/wait?timeout=2');
+    assert.equal(result.metadata.id, 'op-create');
+    const { wait } = pending;
+    assert.throws(() => wait(), { name: 'TypeError', message: 'wait() is a method of the request promise: call it as api.post(...).wait()' });
+  });
+
   test('a timeout that runs out with the operation running returns 103 and does not throw', async () => {
     const created = await api.post<Operation>('instances', { json: { name: 'c1' } });
     const result = await created.wait({ timeout: 1 });
