@@ -1,6 +1,8 @@
 // One side of bench/instructions.ts, run under valgrind in a bare `node` (plain JavaScript from
-// bench/build.ts): warms up, then sends `measured` more sequential requests; prints nothing.
-//   icount.js <socket> lib|raw <path> <warm-up> <measured>
+// bench/build.ts): sends `warm` sequential requests, prints `warm`, waits for a line on stdin
+// (bench/instructions.ts zeroes callgrind's counters meanwhile), then sends `measured` more.
+//   icount.js <socket> lib|raw <path> <warm> <measured>
+import { createInterface } from 'node:readline';
 import { Agent } from 'undici';
 import { API } from '../src/index.ts';
 
@@ -13,6 +15,11 @@ const lib = isWait ? () => api.get(path, { query: { timeout: 30 }, serverTimeout
 const rawPath = isWait ? `${path}?timeout=30` : path;
 const bare = async () => (await raw.request({ origin: 'http://lxd', path: rawPath, method: 'GET' })).body.json();
 const call = side === 'lib' ? lib : bare;
-for (let i = 0; i < Number(warm) + Number(measured); i++) await call();
+for (let i = 0; i < Number(warm); i++) await call();
+process.stdout.write('warm\n');
+const lines = createInterface({ input: process.stdin });
+await new Promise((resolve) => lines.once('line', resolve));
+lines.close();
+for (let i = 0; i < Number(measured); i++) await call();
 await api.close();
 await raw.close();

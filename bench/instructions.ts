@@ -1,22 +1,22 @@
 // Instructions per request, counted by valgrind (callgrind), lib against raw undici on the canned
-// server: a count that the shared machine's load does not move, unlike time. Each side runs in
-// its own `node` under valgrind twice, with W warm-up requests and then 0 or N more; the
-// difference over N is one request's cost once the code is hot. TurboFan's compile work, which
-// still runs in that window and differs from run to run, is reported apart and left out of the ratio.
-//   node --import tsx bench/instructions.ts        (BENCH_ICOUNT_WARM 5000, BENCH_ICOUNT_N 10000; ~10 min)
+// server: a count that the shared machine's load does not move, unlike time. Each side runs in its
+// own `node` under valgrind: W warm-up requests, then callgrind's counters are zeroed
+// (callgrind_control -z) and N more requests are counted, so one request's cost is measured once the
+// code is hot. Each run is repeated; what V8's optimising compiler still does in the window differs
+// from run to run, so it is shown apart and left out of the ratio.
+//   node --import tsx bench/instructions.ts    (BENCH_ICOUNT_WARM 5000, BENCH_ICOUNT_N 10000, BENCH_ICOUNT_REPEAT 2; ~10 min)
 // Writes bench/instructions.json and the table between the instructions markers of bench/README.md.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { buildPlain } from './build.ts';
 import { BENCH_DIR, envInt, pool, round, startServer } from './lib.ts';
 import { between } from './report.ts';
 
 const WARM = envInt('BENCH_ICOUNT_WARM', 5000);
 const N = envInt('BENCH_ICOUNT_N', 10000);
-const run = promisify(execFile);
+const REPEAT = envInt('BENCH_ICOUNT_REPEAT', 2);
 
 if (spawnSync('valgrind', ['--version']).status !== 0) {
   console.error('bench/instructions.ts needs valgrind (apt-get install valgrind)');
@@ -48,9 +48,12 @@ function categorise(file: string): Counts {
       counts.total = value;
       continue;
     }
-    const category = CATEGORIES.find(([, pattern]) => pattern.test(name.trim()))?.[0] ?? 'other';
-    counts[category] = (counts[category] ?? 0) + value;
+    const category = CATEGORIES.find(([, pattern]) => pattern.test(name.trim()))?.[0];
+    if (category) counts[category] = (counts[category] ?? 0) + value;
   }
+  // The rest by difference: after callgrind_control -z, the frames that were on the stack (main,
+  // the event loop) carry inclusive costs, so summing the other lines would count them twice.
+  counts.other = (counts.total ?? 0) - (counts.compile ?? 0) - (counts.jit ?? 0) - (counts.json ?? 0) - (counts.gc ?? 0);
   return counts;
 }
 
@@ -59,48 +62,75 @@ const work = join(BENCH_DIR, '.work', 'callgrind');
 mkdirSync(work, { recursive: true });
 const socketPath = join(tmpdir(), `lxdapi-icount-${process.pid}.socket`);
 const server = await startServer(socketPath);
-const paths = ['/1.0', '/1.0/operations/7da0eb96-a4b0-4d1b-8f9b-1235cb064398/wait'];
-const jobs = paths.flatMap((path) => ['lib', 'raw'].flatMap((side) => [0, N].map((extra) => ({ path, side, extra }))));
-const counted = new Map<string, Counts>();
+const paths = ['/1.0', '/1.0/operations/7da0eb96-a4b0-4d1b-8f9b-1235cb064398/wait', '/1.0/instances?recursion=1'];
+// The 173 kB listing costs ~20 times a small request: a tenth of the requests.
+const scale = (path: string) => (path.includes('instances') ? 10 : 1);
+const measured = (path: string) => Math.ceil(N / scale(path));
+const jobs = paths.flatMap((path) => ['lib', 'raw'].flatMap((side) => Array.from({ length: REPEAT }, (_, repeat) => ({ path, side, repeat }))));
+const counted = new Map<string, Counts[]>();
 const started = Date.now();
+
+/** Runs icount.js under callgrind; zeroes the counters once it is warm; the counts of the measured requests. */
+function count(path: string, side: string, file: string): Promise<Counts> {
+  const warm = String(Math.ceil(WARM / scale(path)));
+  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${file}`, process.execPath, join(plain, 'bench', 'icount.js'), socketPath, side, path, warm, String(measured(path))], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (!String(chunk).includes('warm')) return;
+    execFileSync('callgrind_control', ['-z', String(child.pid)], { stdio: 'ignore' });
+    child.stdin.write('go\n');
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(categorise(file)) : reject(new Error(`valgrind ${side} ${path} exited with ${code}: ${stderr.slice(-2000)}`))));
+  });
+}
+
 try {
   // Two at a time: the machine's two cores; valgrind runs each program on one.
-  await pool(jobs, 2, async ({ path, side, extra }) => {
-    const file = join(work, `${side}-${path.replace(/\W+/g, '_')}-${extra}.out`);
-    await run('valgrind', ['--tool=callgrind', `--callgrind-out-file=${file}`, process.execPath, join(plain, 'bench', 'icount.js'), socketPath, side, path, String(WARM), String(extra)], {
-      maxBuffer: 64 << 20,
-    });
-    counted.set(`${path} ${side} ${extra}`, categorise(file));
-    process.stdout.write(`  ${path} ${side} +${extra}: ${counted.get(`${path} ${side} ${extra}`)?.total} instructions\n`);
+  await pool(jobs, 2, async ({ path, side, repeat }) => {
+    const file = join(work, `${side}-${path.replace(/\W+/g, '_')}-${repeat}.out`);
+    // BENCH_ICOUNT_REUSE=1: the table again from the last run's callgrind files, without valgrind.
+    const got = process.env.BENCH_ICOUNT_REUSE === '1' ? categorise(file) : await count(path, side, file);
+    counted.set(`${path} ${side}`, [...(counted.get(`${path} ${side}`) ?? []), got]);
+    process.stdout.write(`  ${path} ${side} run ${repeat + 1}: ${Math.round(((got.total ?? 0) - (got.compile ?? 0)) / measured(path))} instructions a request (compile excluded)\n`);
   });
 } finally {
   server.stop();
 }
 
+const steady = (c: Counts) => (c.total ?? 0) - (c.compile ?? 0);
 const rows = paths.map((path) => {
-  const perRequest = (side: string): Counts => {
-    const base = counted.get(`${path} ${side} 0`) as Counts;
-    const more = counted.get(`${path} ${side} ${N}`) as Counts;
-    return Object.fromEntries(Object.keys(more).map((key) => [key, Math.round(((more[key] ?? 0) - (base[key] ?? 0)) / N)]));
+  const n = measured(path);
+  const perRequest = (side: string) => {
+    const runs = counted.get(`${path} ${side}`) as Counts[];
+    const mean: Counts = {};
+    for (const key of Object.keys(runs[0] as Counts)) mean[key] = Math.round(runs.reduce((sum, run) => sum + (run[key] ?? 0), 0) / runs.length / n);
+    const steadies = runs.map((run) => Math.round(steady(run) / n));
+    return { ...mean, steady: steady(mean), low: Math.min(...steadies), high: Math.max(...steadies) } as Counts;
   };
   const lib = perRequest('lib');
   const raw = perRequest('raw');
-  const steady = (c: Counts) => (c.total ?? 0) - (c.compile ?? 0);
-  return { path, lib, raw, steadyLib: steady(lib), steadyRaw: steady(raw), ratio: round(steady(lib) / steady(raw)), added: steady(lib) - steady(raw) };
+  return { path, lib, raw, ratio: round((lib.steady ?? 0) / (raw.steady ?? 1)), added: (lib.steady ?? 0) - (raw.steady ?? 0) };
 });
-const results = { date: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000), node: process.version, warm: WARM, n: N, rows };
+const results = { date: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000), node: process.version, warm: WARM, n: N, repeat: REPEAT, rows };
 writeFileSync(join(BENCH_DIR, 'instructions.json'), `${JSON.stringify(results, null, 2)}\n`);
 
 const k = (value: number | undefined) => `${round((value ?? 0) / 1000, 1)}k`;
 const table = [
-  `Run of ${results.date} (${results.seconds} s), Node ${results.node}: ${WARM} warm-up requests, then ${N}; instructions per request.`,
+  `Run of ${results.date} (${results.seconds} s), Node ${results.node}: ${WARM} warm-up requests, then ${N} counted (the listing: a tenth of each), ${REPEAT} runs a side; instructions per request, the mean of the runs.`,
   '',
-  '| request | side | all | TurboFan compile | steady (all − compile) | generated code | JSON parser | GC | rest | steady lib / raw |',
+  '| request | side | all | TurboFan compile | steady (all − compile), runs | generated code | JSON parser | GC | rest | steady lib / raw |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.flatMap((row) =>
     (['lib', 'raw'] as const).map(
       (side) =>
-        `| ${row.path.replace(/operations\/[^/]+/, 'operations/<id>')} | ${side} | ${k(row[side].total)} | ${k(row[side].compile)} | ${k(side === 'lib' ? row.steadyLib : row.steadyRaw)} | ${k(row[side].jit)} | ${k(row[side].json)} | ${k(row[side].gc)} | ${k(row[side].other)} | ${side === 'lib' ? `**${row.ratio.toFixed(3)}** (${row.added >= 0 ? '+' : ''}${k(row.added)})` : ''} |`,
+        `| ${row.path.replace(/operations\/[^/]+/, 'operations/<id>')} | ${side} | ${k(row[side].total)} | ${k(row[side].compile)} | ${k(row[side].steady)} (${k(row[side].low)}–${k(row[side].high)}) | ${k(row[side].jit)} | ${k(row[side].json)} | ${k(row[side].gc)} | ${k(row[side].other)} | ${side === 'lib' ? `**${row.ratio.toFixed(3)}** (${row.added >= 0 ? '+' : ''}${k(row.added)})` : ''} |`,
     ),
   ),
 ].join('\n');
