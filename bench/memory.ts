@@ -1,8 +1,9 @@
 // One memory measurement in a fresh process (bench/run.ts spawns it), so that
-// the peak RSS (getrusage's maxrss) belongs to that measurement alone:
+// the peak RSS (VmHWM) belongs to that measurement alone:
 //   memory.ts <socket> listing-lib|listing-raw|pull-lib|pull-raw [MiB to pull]
 // Prints one JSON line: the bytes moved, the RSS before, the peak RSS, the
 // heap before and after (the parsed listing still held).
+import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import { API } from '../src/index.ts';
 
@@ -10,6 +11,17 @@ const [socket, mode, mib] = process.argv.slice(2) as [string, string, string?];
 const size = mib ? `&mib=${mib}` : '';
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
+/**
+ * This process's own peak RSS in bytes: VmHWM of /proc/self/status, the high-water mark of its
+ * memory map since exec. getrusage's maxRSS is not that: Linux carries the parent's RSS at fork
+ * into the child's maxRSS, so a child of the (larger) bench process reported the parent's size.
+ */
+function highWaterRss(): number {
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!match) throw new Error('no VmHWM in /proc/self/status: peak RSS is measured on Linux only');
+  return Number(match[1]) * 1024;
+}
 
 // Warm the code paths on a small body so that compiling them is not counted.
 const api = API.factory(socket);
@@ -45,7 +57,7 @@ if (mode === 'listing-lib') {
 clearInterval(sampler);
 const after = process.memoryUsage();
 heapPeak = Math.max(heapPeak, after.heapUsed);
-const peakRss = process.resourceUsage().maxRSS * 1024;
+const peakRss = highWaterRss();
 console.log(
   JSON.stringify({
     mode,
