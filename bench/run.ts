@@ -442,7 +442,7 @@ async function main(): Promise<void> {
     // realLxd sets `wait` before it returns (it throws otherwise).
     lxd: 'skipped' in lxd ? lxd : { instances: lxd.instances, wait: lxd.wait as { lib: WaitStats; raw: WaitStats } },
   };
-  const out = process.env.BENCH_OUT ?? join(BENCH_DIR, 'results.json');
+  const out = process.env.BENCH_OUT || join(BENCH_DIR, 'results.json');
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   say(`bench: wrote ${out} in ${results.seconds} s`);
   if (!process.env.BENCH_OUT) writeReport(results);
