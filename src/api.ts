@@ -156,6 +156,7 @@ export class API {
         key: options.key ?? fallback?.key,
         serverCert: options.serverCert,
         ca: options.ca,
+        clientFolder: fallback?.folder,
       }),
       url,
       options,

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate, type SecureContextOptions } from 'node:tls';
 import { Agent } from 'undici';
 import { redactUrl } from './debug.ts';
 import { APIConnectionError } from './errors.ts';
@@ -67,14 +67,16 @@ export interface TlsSettings {
   key?: string | Buffer | undefined;
   serverCert?: string | Buffer | undefined;
   ca?: string | Buffer | Array<string | Buffer> | undefined;
+  /** The folder that cert and key were read from when the caller gave none (`~/.config/lxc`), for messages. */
+  clientFolder?: string | undefined;
 }
 
 /** Where `lxc` keeps its client certificate: its own folder, then the snap's. */
-export function defaultClientCertificate(home = homedir()): { cert: Buffer; key: Buffer } | undefined {
+export function defaultClientCertificate(home = homedir()): { cert: Buffer; key: Buffer; folder: string } | undefined {
   for (const folder of [join(home, '.config', 'lxc'), join(home, 'snap', 'lxd', 'common', 'config')]) {
     const cert = join(folder, 'client.crt');
     const key = join(folder, 'client.key');
-    if (existsSync(cert) && existsSync(key)) return { cert: readFileSync(cert), key: readFileSync(key) };
+    if (existsSync(cert) && existsSync(key)) return { cert: readFileSync(cert), key: readFileSync(key), folder };
   }
   return undefined;
 }
@@ -89,11 +91,12 @@ export function defaultClientCertificate(home = homedir()): { cert: Buffer; key:
  * never turned off.
  */
 export function tlsAgent(settings: TlsSettings): Agent {
+  checkTlsMaterial(settings);
   const connect: Record<string, unknown> = { rejectUnauthorized: true };
   if (settings.cert !== undefined) connect.cert = settings.cert;
   if (settings.key !== undefined) connect.key = settings.key;
   if (settings.serverCert !== undefined) {
-    const pinned = new X509Certificate(settings.serverCert);
+    const pinned = certificate('serverCert', settings.serverCert);
     connect.ca = settings.serverCert;
     connect.checkServerIdentity = (_host: string, peer: PeerCertificate) => {
       if (peer.raw?.equals(pinned.raw)) return undefined;
@@ -105,6 +108,42 @@ export function tlsAgent(settings: TlsSettings): Agent {
     connect.ca = settings.ca;
   }
   return new Agent({ connect });
+}
+
+/**
+ * Loads the certificates and key once, when the API is built: a PEM that does not parse, or a key
+ * that is not the certificate's, fails here with a TypeError instead of on every request as an
+ * OpenSSL code. The messages name the option, never its contents.
+ */
+function checkTlsMaterial(settings: TlsSettings): void {
+  if ((settings.cert === undefined) !== (settings.key === undefined)) {
+    throw new TypeError(`a client certificate needs both cert and key; only ${settings.cert === undefined ? 'key' : 'cert'} was given`);
+  }
+  const folder = settings.clientFolder;
+  const name = (option: 'cert' | 'key') => (folder === undefined ? `the ${option} option` : join(folder, option === 'cert' ? 'client.crt' : 'client.key'));
+  const load = (option: 'cert' | 'key', context: SecureContextOptions) => {
+    try {
+      createSecureContext(context);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH') throw new TypeError(`${name('key')} is not the private key of ${name('cert')}`, { cause: error });
+      throw new TypeError(`${name(option)} could not be read as PEM: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  if (settings.cert !== undefined) load('cert', { cert: settings.cert });
+  if (settings.cert !== undefined && settings.key !== undefined) load('key', { cert: settings.cert, key: settings.key });
+  // OpenSSL skips CA entries it cannot parse without a word: each must be a certificate.
+  if (settings.serverCert !== undefined) certificate('serverCert', settings.serverCert);
+  else if (settings.ca !== undefined) for (const pem of Array.isArray(settings.ca) ? settings.ca : [settings.ca]) certificate('ca', pem);
+}
+
+/** A PEM certificate parsed, or a TypeError naming the option. */
+function certificate(option: string, pem: string | Buffer): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (error) {
+    throw new TypeError(`the ${option} option is not a PEM certificate: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** The fingerprint (SHA-256, colon-separated) of a PEM certificate, for messages. */

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { API, APIConnectionError } from '../src/index.ts';
@@ -138,6 +141,55 @@ describe('TLS remotes', () => {
       await api.close();
     } finally {
       await strict.close();
+    }
+  });
+
+  test('certificate material that cannot work fails at factory() with a TypeError naming the option, never its contents', () => {
+    const url = server.url;
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ cert: client.cert, key: otherPair.key }, 'the key option is not the private key of the cert option'],
+      [{ cert: client.cert }, 'a client certificate needs both cert and key; only cert was given'],
+      [{ key: client.key }, 'a client certificate needs both cert and key; only key was given'],
+    ];
+    for (const [options, message] of cases) assert.throws(() => API.factory(url, { serverCert: serverPair.cert, ...options }), { name: 'TypeError', message });
+    const unreadable: Array<[Record<string, unknown>, string]> = [
+      [{ cert: client.cert, key: 'opaque-41f7', serverCert: serverPair.cert }, 'the key option could not be read as PEM'],
+      [{ cert: 'opaque-41f7', key: client.key, serverCert: serverPair.cert }, 'the cert option could not be read as PEM'],
+      [{ ...client, serverCert: 'opaque-41f7' }, 'the serverCert option is not a PEM certificate'],
+      // OpenSSL itself would skip a CA it cannot parse without a word.
+      [{ ...client, ca: [serverPair.cert, 'opaque-41f7'] }, 'the ca option is not a PEM certificate'],
+    ];
+    for (const [options, start] of unreadable) {
+      const error = (() => {
+        try {
+          API.factory(url, options);
+        } catch (caught) {
+          return caught;
+        }
+        return undefined;
+      })();
+      assert.ok(error instanceof TypeError);
+      assert.ok(error.cause instanceof Error);
+      assert.equal(error.message, `${start}: ${error.cause.message}`);
+      assert.ok(!error.message.includes('opaque-41f7'), 'the option value is not quoted');
+    }
+  });
+
+  test("lxc's own client certificate with a key that is not its own: the files are named", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'lxdapi-home-'));
+    try {
+      const folder = join(home, '.config', 'lxc');
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, 'client.crt'), client.cert);
+      writeFileSync(join(folder, 'client.key'), otherPair.key);
+      await withEnv({ HOME: home }, () => {
+        assert.throws(() => API.factory(server.url, { serverCert: serverPair.cert }), {
+          name: 'TypeError',
+          message: `${folder}/client.key is not the private key of ${folder}/client.crt`,
+        });
+      });
+    } finally {
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });
