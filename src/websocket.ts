@@ -13,7 +13,9 @@ export interface WebSocketOptions {
   signal?: AbortSignal;
   /** Milliseconds the handshake may take. @default the API's `timeout` option, else none */
   timeout?: number;
+  /** Subprotocols to ask for; the server must pick one of them, else the handshake fails (`ERR_LXD_WEBSOCKET_PROTOCOL`). LXD's own websockets use none. */
   protocols?: string | string[];
+  /** Extra request headers of the handshake. */
   headers?: Record<string, string>;
   /**
    * Called with the socket as soon as it is created, before it opens: listeners
@@ -76,11 +78,17 @@ function openOn(api: API, endpoint: string, url: string, options: WebSocketOptio
   return new Promise<WebSocket>((resolve, reject) => {
     const { signal } = options;
     if (signal?.aborted) return reject(signal.reason);
-    const ws = new WebSocket(target, {
-      dispatcher,
-      ...(options.protocols !== undefined ? { protocols: options.protocols } : {}),
-      headers: { 'user-agent': api.userAgent, ...options.headers },
-    });
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(target, {
+        dispatcher,
+        ...(options.protocols !== undefined ? { protocols: options.protocols } : {}),
+        headers: { 'user-agent': api.userAgent, ...options.headers },
+      });
+    } catch (error) {
+      // undici's DOMException SyntaxError (a repeated or malformed subprotocol): a bad argument, nothing sent.
+      return reject(new TypeError(`cannot open a websocket to ${redactUrl(target)}: ${(error as Error).message}`, { cause: error }));
+    }
     ws.binaryType = 'arraybuffer';
     options.attach?.(ws);
     const deadline = options.timeout ?? api.timeout;
@@ -119,7 +127,7 @@ function openOn(api: API, endpoint: string, url: string, options: WebSocketOptio
           connectionError(Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }), context(api, endpoint, target)),
         );
       }
-      reject(handshakeError(api, endpoint, target, record, event));
+      reject(handshakeError(api, endpoint, target, record, event, options.protocols));
     };
     ws.addEventListener('open', onOpen);
     ws.addEventListener('close', onClose);
@@ -130,8 +138,19 @@ function context(api: API, endpoint: string, url: string) {
   return { method: 'GET', url, endpoint, socketPath: api.socketPath, tls: url.startsWith('wss:') };
 }
 
-function handshakeError(api: API, endpoint: string, url: string, record: Handshake, event: { code: number; reason: string }): Error {
+function handshakeError(api: API, endpoint: string, url: string, record: Handshake, event: { code: number; reason: string }, protocols?: string | string[]): Error {
   if (record.error) return connectionError(record.error, context(api, endpoint, url));
+  const offered = protocols === undefined ? [] : Array.isArray(protocols) ? protocols : [protocols];
+  const selected = record.status === 101 ? record.headers?.['sec-websocket-protocol'] : undefined;
+  if (record.status === 101 && offered.length > 0 && (typeof selected !== 'string' || !offered.includes(selected))) {
+    // The client must fail a connection whose server picks none of the subprotocols asked for (RFC 6455, 4.1).
+    const picked = typeof selected === 'string' ? `"${selected}", which was not asked for` : 'none';
+    return new APIConnectionError(`GET ${redactUrl(url)} failed: the server upgraded the websocket with subprotocol ${picked} (asked for ${offered.join(', ')})`, {
+      endpoint,
+      code: 'ERR_LXD_WEBSOCKET_PROTOCOL',
+      hint: "LXD's own websockets take no subprotocol: leave the protocols option out",
+    });
+  }
   if (record.status !== undefined && record.status !== 101) {
     const bytes = Buffer.concat(record.body);
     let data: unknown;
@@ -164,6 +183,7 @@ function observe(dispatcher: Dispatcher, record: Handshake): Dispatcher {
       onRequestStart: (controller, ctx) => handler.onRequestStart?.(controller, ctx),
       onRequestUpgrade: (controller, statusCode, headers, socket) => {
         record.status = statusCode;
+        record.headers = headers;
         handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
       },
       onResponseStart: (controller, statusCode, headers, statusMessage) => {

@@ -18,8 +18,12 @@ const echo = (ws: ServerSocket) => {
 
 const SECRET = '9f8e7d6c5b4a39281706f5e4d3c2b1a0';
 
-function route(req: { url?: string | undefined }): Decision {
+/** The subprotocols each handshake asked for, in order. */
+const askedFor: string[] = [];
+
+function route(req: { url?: string | undefined; headers?: Record<string, string | string[] | undefined> }): Decision {
   const path = req.url ?? '';
+  askedFor.push(String(req.headers?.['sec-websocket-protocol'] ?? ''));
   if (path.startsWith('/1.0/echo')) return echo;
   if (path.startsWith('/1.0/forbidden')) return { status: 403, error: 'not authorized' };
   if (path.startsWith('/1.0/operations/')) return { status: 403, error: 'Permission denied' };
@@ -60,6 +64,23 @@ describe('api.websocket() over a unix socket', () => {
     const closed = new Promise<number>((resolve) => ws.addEventListener('close', (event) => resolve(event.code), { once: true }));
     ws.close(1000);
     assert.equal(await closed, 1000);
+  });
+
+  test('protocols: the one the server picks is the socket protocol; none picked fails; a malformed one is a TypeError, not sent', async () => {
+    askedFor.length = 0;
+    const ws = await api.websocket('/1.0/echo', { protocols: ['lxd-v2', 'lxd'] });
+    assert.equal(ws.protocol, 'lxd-v2');
+    ws.close();
+    await assert.rejects(api.websocket('/1.0/echo-noproto', { protocols: 'lxd' }), {
+      name: 'APIConnectionError',
+      code: 'ERR_LXD_WEBSOCKET_PROTOCOL',
+      message: "GET ws://lxd/1.0/echo-noproto failed: the server upgraded the websocket with subprotocol none (asked for lxd) (LXD's own websockets take no subprotocol: leave the protocols option out)",
+      hint: "LXD's own websockets take no subprotocol: leave the protocols option out",
+    });
+    for (const protocols of ['two words', ['lxd', 'lxd']]) {
+      await assert.rejects(api.websocket('/1.0/echo', { protocols }), { name: 'TypeError', message: 'cannot open a websocket to ws://lxd/1.0/echo: Invalid Sec-WebSocket-Protocol value' });
+    }
+    assert.deepEqual(askedFor, ['lxd-v2, lxd', 'lxd']);
   });
 
   test('a 403 refusal rejects with APIException, its status and the exact LXD error', async () => {

@@ -43,7 +43,10 @@ export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) =>
     }
     const key = String(req.headers['sec-websocket-key']);
     const accepted = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accepted}\r\n\r\n`);
+    // The first subprotocol offered is selected, except on paths with `noproto` (a server that ignores them).
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',')[0]?.trim();
+    const selected = offered && !(req.url ?? '').includes('noproto') ? `sec-websocket-protocol: ${offered}\r\n` : '';
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accepted}\r\n${selected}\r\n`);
     const ws: ServerSocket = {
       socket,
       url: req.url ?? '',
