@@ -4,7 +4,7 @@ import { createLogger, describeBytes, dumpJson, type Logger, redactHeaders, reda
 import { APIConnectionError } from './errors.ts';
 import { linkAbort } from './abort.ts';
 import { APIResult, type RequestRecord, type ResultFields, type ResultPromise, resultPromise } from './result.ts';
-import { parse, readBody, TOO_LARGE } from './response.ts';
+import { parse, readBody, type TOO_LARGE } from './response.ts';
 import { checkSocket, connectionError, defaultClientCertificate, errorCode, findSocket, fingerprint, NOT_SENT, tlsAgent, unixAgent, unixEndpoint } from './transport.ts';
 import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
 import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';

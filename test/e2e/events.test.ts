@@ -1,7 +1,7 @@
 // End to end: /1.0/events, waitUntilDone and cancel against the sandbox LXD.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API, APIException, OperationGoneError, OperationNotCancellableError, OperationTimeoutError } from '../../src/index.ts';
+import { type API, APIException, OperationGoneError, OperationNotCancellableError, OperationTimeoutError } from '../../src/index.ts';
 import { collect } from '../helpers/lxd.ts';
 import { lxd, removeInstance, skip, tlsApi, tlsFiles, uniqueName, unixApi } from './helpers.ts';
 

@@ -8,7 +8,7 @@
 // sleeps. Non-interactive execs use pipes, which LXD drains.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API } from '../../src/index.ts';
+import type { API } from '../../src/index.ts';
 import { readAll } from '../helpers/lxd.ts';
 import { lxd, removeInstance, skip, tlsApi, uniqueName, unixApi } from './helpers.ts';
 
