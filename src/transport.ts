@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { createSecureContext, type PeerCertificate, type SecureContextOptions } from 'node:tls';
+import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { Agent } from 'undici';
 import { redactUrl } from './debug.ts';
 import { APIConnectionError } from './errors.ts';
@@ -91,7 +91,7 @@ export function defaultClientCertificate(home = homedir()): { cert: Buffer; key:
  * never turned off.
  */
 export function tlsAgent(settings: TlsSettings): Agent {
-  checkTlsMaterial(settings);
+  checkClientPair(settings);
   const connect: Record<string, unknown> = { rejectUnauthorized: true };
   if (settings.cert !== undefined) connect.cert = settings.cert;
   if (settings.key !== undefined) connect.key = settings.key;
@@ -105,36 +105,38 @@ export function tlsAgent(settings: TlsSettings): Agent {
       });
     };
   } else if (settings.ca !== undefined) {
+    // OpenSSL skips CA entries it cannot parse without a word: each must be a certificate.
+    for (const pem of Array.isArray(settings.ca) ? settings.ca : [settings.ca]) certificate('ca', pem);
     connect.ca = settings.ca;
   }
   return new Agent({ connect });
 }
 
 /**
- * Loads the certificates and key once, when the API is built: a PEM that does not parse, or a key
- * that is not the certificate's, fails here with a TypeError instead of on every request as an
- * OpenSSL code. The messages name the option, never its contents.
+ * Loads the client certificate and key once, when the API is built: a PEM that does not parse, or
+ * a key that is not the certificate's, fails here with a TypeError instead of on every request as
+ * an OpenSSL code. The messages name the option (or lxc's file), never its contents.
  */
-function checkTlsMaterial(settings: TlsSettings): void {
-  if ((settings.cert === undefined) !== (settings.key === undefined)) {
-    throw new TypeError(`a client certificate needs both cert and key; only ${settings.cert === undefined ? 'key' : 'cert'} was given`);
+function checkClientPair(settings: TlsSettings): void {
+  const { cert, key, clientFolder: folder } = settings;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new TypeError(`a client certificate needs both cert and key; only ${cert === undefined ? 'key' : 'cert'} was given`);
   }
-  const folder = settings.clientFolder;
+  if (cert === undefined || key === undefined) return;
   const name = (option: 'cert' | 'key') => (folder === undefined ? `the ${option} option` : join(folder, option === 'cert' ? 'client.crt' : 'client.key'));
-  const load = (option: 'cert' | 'key', context: SecureContextOptions) => {
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH') throw new TypeError(`${name('key')} is not the private key of ${name('cert')}`, { cause: error });
+    // Which of the two did not parse: the certificate alone tells.
+    let culprit: 'cert' | 'key' = 'key';
     try {
-      createSecureContext(context);
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH') throw new TypeError(`${name('key')} is not the private key of ${name('cert')}`, { cause: error });
-      throw new TypeError(`${name(option)} could not be read as PEM: ${(error as Error).message}`, { cause: error });
+      createSecureContext({ cert });
+    } catch {
+      culprit = 'cert';
     }
-  };
-  if (settings.cert !== undefined) load('cert', { cert: settings.cert });
-  if (settings.cert !== undefined && settings.key !== undefined) load('key', { cert: settings.cert, key: settings.key });
-  // OpenSSL skips CA entries it cannot parse without a word: each must be a certificate.
-  if (settings.serverCert !== undefined) certificate('serverCert', settings.serverCert);
-  else if (settings.ca !== undefined) for (const pem of Array.isArray(settings.ca) ? settings.ca : [settings.ca]) certificate('ca', pem);
+    throw new TypeError(`${name(culprit)} could not be read as PEM: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** A PEM certificate parsed, or a TypeError naming the option. */

@@ -160,18 +160,16 @@ describe('TLS remotes', () => {
       [{ ...client, ca: [serverPair.cert, 'opaque-41f7'] }, 'the ca option is not a PEM certificate'],
     ];
     for (const [options, start] of unreadable) {
-      const error = (() => {
-        try {
-          API.factory(url, options);
-        } catch (caught) {
-          return caught;
-        }
-        return undefined;
-      })();
-      assert.ok(error instanceof TypeError);
-      assert.ok(error.cause instanceof Error);
-      assert.equal(error.message, `${start}: ${error.cause.message}`);
-      assert.ok(!error.message.includes('opaque-41f7'), 'the option value is not quoted');
+      assert.throws(
+        () => API.factory(url, options),
+        (error: unknown) => {
+          assert.ok(error instanceof TypeError);
+          assert.ok(error.cause instanceof Error);
+          assert.equal(error.message, `${start}: ${error.cause.message}`);
+          assert.ok(!error.message.includes('opaque-41f7'), 'the option value is not quoted');
+          return true;
+        },
+      );
     }
   });
 
