@@ -336,7 +336,7 @@ export class API {
       } else {
         let content: string | Uint8Array | typeof TOO_LARGE;
         try {
-          content = await (json ? readBody(response.body, this.maxResponseBytes, true) : readBody(response.body, this.maxResponseBytes, false));
+          content = await readBody(response.body, this.maxResponseBytes, json);
         } catch (error) {
           throw this.#failure({ verb, path, endpoint, answered: true, error, signal: options.signal, timedOut: abort.timedOut, deadline });
         }

@@ -6,15 +6,17 @@ import type { Envelope } from './types.ts';
 /** Past the response limit: the body was dropped unread. */
 export const TOO_LARGE = Symbol('too large');
 
+// Skips a leading byte order mark, as undici's text() does.
+const UTF8 = new TextDecoder();
+
 /**
- * The whole body as bytes (`text: false`) or as UTF-8 text (`text: true`, a leading BOM
- * skipped), or `TOO_LARGE` past `limit` bytes (the connection is then dropped).
+ * The whole body as UTF-8 text (`text: true`, a leading BOM skipped) or as bytes, or `TOO_LARGE`
+ * past `limit` bytes (the connection is then dropped).
  */
-export function readBody(body: Dispatcher.ResponseData['body'], limit: number, text: true): Promise<string | typeof TOO_LARGE>;
-export function readBody(body: Dispatcher.ResponseData['body'], limit: number, text: false): Promise<Uint8Array | typeof TOO_LARGE>;
 export function readBody(body: Dispatcher.ResponseData['body'], limit: number, text: boolean): Promise<string | Uint8Array | typeof TOO_LARGE> {
-  // Uncapped: undici's own readers, without an async iterator's promise per chunk. `text()`
-  // decodes the socket's chunks in place; `bytes()` would first copy them into a new buffer.
+  // Uncapped: undici's own readers, without an async iterator's promise per chunk (and, being no
+  // async function, without one more promise to adopt). `text()` decodes the socket's chunks in
+  // place; `bytes()` would first copy them into a new buffer.
   if (limit === Number.POSITIVE_INFINITY) {
     if (text) return body.text();
     return body.bytes().then((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -34,8 +36,7 @@ async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, 
     chunks.push(chunk as Buffer);
   }
   const whole = Buffer.concat(chunks, size);
-  if (!text) return whole;
-  return whole.toString('utf8', size >= 3 && whole[0] === 0xef && whole[1] === 0xbb && whole[2] === 0xbf ? 3 : 0);
+  return text ? UTF8.decode(whole) : whole;
 }
 
 /**
