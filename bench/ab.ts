@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent } from 'undici';
 import { buildPlain, importPlain, sourceTree } from './build.ts';
-import { BENCH_DIR, envInt, quantile, ROOT, round, sortedCopy, startServer, timed } from './lib.ts';
+import { envInt, instantDispatcher, quantile, ROOT, round, sortedCopy, startServer, timed } from './lib.ts';
 
 // Short turns, the order rotating every turn, as in bench/run.ts.
 const TURNS = envInt('BENCH_TURNS', 100);
@@ -29,17 +29,7 @@ const before = await importPlain(buildPlain('ab-before', old));
 // BENCH_AB_FAKE=1: no socket, a dispatcher that answers at once with the canned bytes: the library's own
 // CPU without the kernel, the server and the scheduler's noise ("raw" is then the fake call + JSON.parse).
 const FAKE = process.env.BENCH_AB_FAKE === '1';
-const canned = (path: string) => {
-  const file = path.includes('instances') ? 'instances-recursion1.json' : path.includes('wait') ? 'operation-wait.json' : 'server.json';
-  return readFileSync(join(BENCH_DIR, 'fixtures', file));
-};
-const fake = {
-  request: async (options: { path: string }) => {
-    const bytes = canned(options.path.split('?')[0] as string);
-    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: { text: async () => bytes.toString(), bytes: async () => new Uint8Array(bytes), json: async () => JSON.parse(bytes.toString()) } };
-  },
-  close: async () => {},
-} as unknown as Dispatcher;
+const fake = instantDispatcher().dispatcher;
 const socketPath = join(tmpdir(), `lxdapi-ab-${process.pid}.socket`);
 const server = FAKE ? undefined : await startServer(socketPath);
 const unix = `http+unix://${encodeURIComponent(socketPath)}`;

@@ -3,6 +3,7 @@ import { fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Dispatcher } from 'undici';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(BENCH_DIR, '..');
@@ -91,6 +92,34 @@ export async function startServer(socketPath: string): Promise<{ stop: () => voi
     child.once('exit', (code) => reject(new Error(`the canned server exited with ${code}`)));
   });
   return { stop: () => child.kill('SIGTERM'), sizes };
+}
+
+/**
+ * A dispatcher that answers at once with the recorded headers and body of bench/fixtures/ (any
+ * `<operation>/wait` gets the recorded wait): no socket, server or scheduler in the way, so what is
+ * measured through it is the client's own CPU. `operation` is the recorded operation's URL.
+ */
+export function instantDispatcher(): { dispatcher: Dispatcher; operation: string } {
+  const index = JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')) as Record<string, unknown>;
+  const answers = new Map<string, { statusCode: number; headers: Record<string, string>; text: string; bytes: Buffer }>();
+  for (const entry of Object.values(index) as Array<{ path?: string; status: number; headers: Record<string, string>; file: string }>) {
+    if (typeof entry !== 'object' || entry === null || entry.path === undefined) continue;
+    const bytes = readFileSync(join(FIXTURES, entry.file));
+    answers.set(entry.path.split('?')[0] as string, { statusCode: entry.status, headers: entry.headers, text: bytes.toString('utf8'), bytes });
+  }
+  const wait = [...answers.keys()].find((path) => path.endsWith('/wait')) as string;
+  const dispatcher = {
+    request: async ({ path }: { path: string }) => {
+      const route = path.split('?')[0] as string;
+      const answer = answers.get(route.endsWith('/wait') ? wait : route);
+      if (!answer) throw new Error(`no recorded answer for ${path}`);
+      const { statusCode, headers, text, bytes } = answer;
+      // What undici's body readers return: text() decodes, bytes() copies, json() parses.
+      return { statusCode, headers, body: { text: async () => text, bytes: async () => new Uint8Array(bytes), json: async () => JSON.parse(text) } };
+    },
+    close: async () => {},
+  } as unknown as Dispatcher;
+  return { dispatcher, operation: wait.replace(/\/wait$/, '') };
 }
 
 /** Runs `fn` with at most `limit` calls in flight. */

@@ -6,10 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent } from 'undici';
 import type * as Lib from '../src/index.ts';
 import { buildPlain, importPlain } from './build.ts';
-import { BENCH_DIR, benchName, envInt, FIXTURES, pool, quantile, round, sandboxEnv, sortedCopy, startServer, timed } from './lib.ts';
+import { BENCH_DIR, benchName, envInt, FIXTURES, instantDispatcher, pool, quantile, round, sandboxEnv, sortedCopy, startServer, timed } from './lib.ts';
 import { type Comparison, type Results, type Side, type WaitStats, writeReport } from './report.ts';
 
 // The library as users run it: src/ compiled to plain JavaScript (bench/build.ts), not through tsx,
@@ -148,22 +148,8 @@ const OWN_TURN = envInt('BENCH_OWN_TURN', 2000);
  * the library adds. Alternating turns, CPU time of this process.
  */
 async function ownCost() {
-  const index = JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')) as Record<string, { path: string; status: number; headers: Record<string, string>; file: string }>;
-  const answers = new Map<string, { status: number; headers: Record<string, string>; text: string }>();
-  for (const entry of Object.values(index)) {
-    if (typeof entry !== 'object' || entry === null || !('file' in entry)) continue;
-    answers.set(entry.path.split('?')[0] as string, { status: entry.status, headers: entry.headers, text: readFileSync(join(FIXTURES, entry.file), 'utf8') });
-  }
-  const instant = {
-    request: async ({ path }: { path: string }) => {
-      const answer = answers.get(path.split('?')[0] as string);
-      if (!answer) throw new Error(`no recorded answer for ${path}`);
-      return { statusCode: answer.status, headers: answer.headers, body: { text: async () => answer.text } };
-    },
-    close: async () => {},
-  } as unknown as Dispatcher;
+  const { dispatcher: instant, operation: op } = instantDispatcher();
   const api = new API(instant, 'http+unix://%2Frun%2Flxd.socket');
-  const op = [...answers.keys()].find((path) => path.endsWith('/wait'))?.replace(/\/wait$/, '') as string;
   const pending = pendingOperation(api, op);
   const bare = (path: string) => async () => JSON.parse(await (await instant.request({ path } as never)).body.text());
   const rows: Array<{ name: string; libUs: number; bareUs: number; addedUs: number }> = [];
