@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlain } from './build.ts';
-import { BENCH_DIR, envInt, pool, round, startServer } from './lib.ts';
+import { BENCH_DIR, envInt, OPERATION, pool, round, startServer } from './lib.ts';
 import { between } from './report.ts';
 
 const WARM = envInt('BENCH_ICOUNT_WARM', 5000);
@@ -62,7 +62,7 @@ const work = join(BENCH_DIR, '.work', 'callgrind');
 mkdirSync(work, { recursive: true });
 const socketPath = join(tmpdir(), `lxdapi-icount-${process.pid}.socket`);
 const server = await startServer(socketPath);
-const paths = ['/1.0', '/1.0/operations/7da0eb96-a4b0-4d1b-8f9b-1235cb064398/wait', '/1.0/instances?recursion=1'];
+const paths = ['/1.0', `${OPERATION}/wait`, '/1.0/instances?recursion=1'];
 // The 173 kB listing costs ~20 times a small request: a tenth of the requests.
 const scale = (path: string) => (path.includes('instances') ? 10 : 1);
 const measured = (path: string) => Math.ceil(N / scale(path));

@@ -8,6 +8,8 @@ import type { Dispatcher } from 'undici';
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(BENCH_DIR, '..');
 export const FIXTURES = join(BENCH_DIR, 'fixtures');
+/** The operation of the recorded `wait` (bench/fixtures/): the canned server answers any operation's wait with it. */
+export const OPERATION = '/1.0/operations/7da0eb96-a4b0-4d1b-8f9b-1235cb064398';
 
 /** The sandbox's exports (`.lxd-sandbox/env`) merged under the environment, as `npm test` reads them. */
 export function sandboxEnv(): { socket?: string; url?: string; image: string } {

@@ -1,11 +1,13 @@
 // One memory measurement in a fresh process (bench/run.ts spawns it), so that
 // the peak RSS (VmHWM) belongs to that measurement alone:
-//   memory.ts <socket> listing-lib|listing-raw|pull-lib|pull-raw [MiB to pull]
+//   memory.ts <socket> listing-lib|listing-raw|pull-lib|pull-raw|pull-dispatch|pull-net [MiB to pull]
 // Prints one JSON line: the bytes moved, the RSS before, the peak RSS, the
-// heap before and after (the parsed listing still held).
+// heap before and after (the parsed listing still held). Two floors for the
+// pull: pull-dispatch is undici's own, its dispatch() with a handler that only
+// counts the bytes (no body stream); pull-net is any Node client's, the bytes
+// read from a bare node:net socket with neither undici nor the library loaded.
 import { readFileSync } from 'node:fs';
-import { Agent } from 'undici';
-import { API } from '../src/index.ts';
+import { connect } from 'node:net';
 
 const [socket, mode, mib] = process.argv.slice(2) as [string, string, string?];
 const size = mib ? `&mib=${mib}` : '';
@@ -23,11 +25,35 @@ function highWaterRss(): number {
   return Number(match[1]) * 1024;
 }
 
-// Warm the code paths on a small body so that compiling them is not counted.
-const api = API.factory(socket);
-const raw = new Agent({ connect: { socketPath: socket } });
-await api.get('/1.0');
-await (await raw.request({ origin: 'http://lxd', path: '/1.0', method: 'GET' })).body.json();
+/** The body's bytes of `GET path`, read from a bare socket: what any Node client receives. */
+function pullBare(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let read = 0;
+    let head = true;
+    const stream = connect(socket, () => stream.write(`GET ${path} HTTP/1.1\r\nHost: lxd\r\nConnection: close\r\n\r\n`));
+    stream.on('data', (chunk: Buffer) => {
+      read += chunk.byteLength;
+      if (!head) return;
+      // The response head (~200 bytes) comes in the first read: not counted as body.
+      const end = chunk.indexOf('\r\n\r\n');
+      if (end === -1) return stream.destroy(new Error('the response head did not come in the first read'));
+      read -= end + 4;
+      head = false;
+    });
+    stream.once('end', () => resolve(read));
+    stream.once('error', reject);
+  });
+}
+
+// Warm the code paths on a small body so that compiling them is not counted. The bare socket
+// loads neither undici nor the library.
+const bare = mode === 'pull-net';
+const { API } = bare ? { API: undefined } : await import('../src/index.ts');
+const { Agent } = bare ? { Agent: undefined } : await import('undici');
+const api = API?.factory(socket);
+const raw = Agent && new Agent({ connect: { socketPath: socket } });
+await api?.get('/1.0');
+if (raw) await (await raw.request({ origin: 'http://lxd', path: '/1.0', method: 'GET' })).body.json();
 gc();
 const before = process.memoryUsage();
 let bytes = 0;
@@ -37,7 +63,11 @@ const sampler = setInterval(() => {
   heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
 }, 5);
 
-if (mode === 'listing-lib') {
+if (mode === 'pull-net') {
+  bytes = await pullBare(`/1.0/instances/bench/files?path=%2Fbig${size}`);
+} else if (!api || !raw) {
+  throw new Error(`unknown mode ${mode}`);
+} else if (mode === 'listing-lib') {
   const result = await api.get<unknown[]>('instances', { query: { recursion: 1, size: 'big' } });
   bytes = Number(result.response.headers['content-length']);
   held = result;
@@ -48,6 +78,23 @@ if (mode === 'listing-lib') {
 } else if (mode === 'pull-lib') {
   const result = await api.get('instances/bench/files', { query: { path: '/big', ...(mib ? { mib } : {}) }, stream: true });
   for await (const chunk of result.stream as AsyncIterable<Buffer>) bytes += chunk.byteLength;
+} else if (mode === 'pull-dispatch') {
+  bytes = await new Promise<number>((resolve, reject) => {
+    let read = 0;
+    raw.dispatch(
+      { origin: 'http://lxd', path: `/1.0/instances/bench/files?path=%2Fbig${size}`, method: 'GET' },
+      {
+        // undici takes a handler as its new (v7) kind when it has onRequestStart.
+        onRequestStart: () => {},
+        onResponseStart: () => {},
+        onResponseData: (_controller, chunk) => {
+          read += chunk.byteLength;
+        },
+        onResponseEnd: () => resolve(read),
+        onResponseError: (_controller, error) => reject(error),
+      },
+    );
+  });
 } else if (mode === 'pull-raw') {
   const response = await raw.request({ origin: 'http://lxd', path: `/1.0/instances/bench/files?path=%2Fbig${size}`, method: 'GET' });
   for await (const chunk of response.body) bytes += (chunk as Buffer).byteLength;
@@ -73,5 +120,5 @@ console.log(
     held: held !== undefined,
   }),
 );
-await api.close();
-await raw.close();
+await api?.close();
+await raw?.close();

@@ -2,15 +2,17 @@
 // one run, against a canned LXD (recorded bodies, served from a separate process) and, when the
 // sandbox is up, against the real LXD. Writes bench/results.json, then bench/report.ts draws
 // bench/chart.svg and the table in bench/README.md. Sample counts: see BENCH_* below.
-import { spawnSync } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import type * as Lib from '../src/index.ts';
 import { buildPlain, importPlain } from './build.ts';
+import type { CannedRun, CannedSettings } from './canned.ts';
+import { alternate, type Call, describe, pendingOperation, rawJson, summarise } from './compare.ts';
 import { BENCH_DIR, benchName, envInt, FIXTURES, instantDispatcher, pool, quantile, round, sandboxEnv, sortedCopy, startServer, timed } from './lib.ts';
-import { type Comparison, type Results, type Side, type WaitStats, writeReport } from './report.ts';
+import { type Comparison, type Results, type WaitStats, writeReport } from './report.ts';
 
 // The library as users run it: src/ compiled to plain JavaScript (bench/build.ts), not through tsx,
 // whose keepNames helper wraps every closure (BENCH_SOURCE=tsx measures the source as tsx runs it).
@@ -18,11 +20,11 @@ const SOURCE = process.env.BENCH_SOURCE === 'tsx' ? 'tsx' : 'plain';
 const plain = buildPlain();
 const { API, APIResult } = SOURCE === 'tsx' ? await import('../src/index.ts') : await importPlain(plain);
 type API = Lib.API;
-type APIResult = Lib.APIResult;
 
 // Each comparison runs in short turns, lib then raw, raw then lib, ...: a slow moment of the shared
 // machine (another process, a GC, the scheduler) falls on both sides alike instead of on one long round.
-const TURNS = envInt('BENCH_TURNS', 200); // turns of a sequential comparison on the canned server
+const TURNS = envInt('BENCH_TURNS', 200); // turns of a sequential comparison on the canned server, over all runs
+const RUNS = envInt('BENCH_RUNS', 5); // fresh processes the canned comparisons are split over
 const TURN = envInt('BENCH_TURN', 25); // sequential requests per side per turn (the listing: a fifth)
 const INFLIGHT = envInt('BENCH_INFLIGHT', 32);
 const INFLIGHT_TURN = envInt('BENCH_INFLIGHT_TURN', 256); // requests per side per turn, INFLIGHT at a time (listing: a quarter)
@@ -32,107 +34,41 @@ const LXD_INSTANCES = envInt('BENCH_LXD_INSTANCES', 100);
 const WAITS = envInt('BENCH_WAITS', 30); // exec `true` operations per side
 const PULL_MB = envInt('BENCH_PULL_MB', 1024); // MiB of the file pull (the canned server reads it too)
 
-type Call = () => Promise<unknown>;
-
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
-/**
- * `lib` against `raw` in `turns` turns of `perTurn` requests per side (one after another, or
- * `inflight` at a time), the order flipping every turn. The ratio is lib/raw throughput over all
- * turns, with a 95% bootstrap interval over the turns.
- */
+/** One comparison in this process (the real LXD; debug off against on), printed. */
 async function compare(name: string, target: Comparison['target'], lib: Call, raw: Call, perTurn: number, inflight: number, turns: number): Promise<Comparison> {
-  for (let i = 0; i < 200; i++) {
-    await lib();
-    await raw();
-  }
-  const sides = { lib: { ns: [] as number[], cpuUs: 0, lat: [] as number[] }, raw: { ns: [] as number[], cpuUs: 0, lat: [] as number[] } };
-  for (let turn = 0; turn < turns; turn++) {
-    for (const side of turn % 2 === 0 ? (['lib', 'raw'] as const) : (['raw', 'lib'] as const)) {
-      const got = await timed(side === 'lib' ? lib : raw, perTurn, inflight, sides[side].lat);
-      sides[side].ns.push(got.ns);
-      sides[side].cpuUs += got.cpuUs;
-    }
-  }
-  const total = perTurn * turns;
-  const stats = (side: 'lib' | 'raw'): Side => {
-    const sorted = sortedCopy(sides[side].lat);
-    return {
-      rps: round(total / (sum(sides[side].ns) / 1e9), 1),
-      p50us: round(quantile(sorted, 0.5) / 1e3, 1),
-      p99us: round(quantile(sorted, 0.99) / 1e3, 1),
-      cpuUsPerReq: round(sides[side].cpuUs / total, 1),
-    };
-  };
-  const libStats = stats('lib');
-  const rawStats = stats('raw');
-  const [low, high] = ratioInterval(sides.lib.ns, sides.raw.ns);
-  const result: Comparison = {
-    name,
-    target,
-    mode: inflight === 1 ? 'sequential' : 'inflight',
-    requests: total,
-    turns,
-    lib: libStats,
-    raw: rawStats,
-    ratio: round(sum(sides.raw.ns) / sum(sides.lib.ns)),
-    ratioLow: round(low),
-    ratioHigh: round(high),
-    addedP50us: inflight === 1 ? round(libStats.p50us - rawStats.p50us, 1) : null,
-    addedP99us: inflight === 1 ? round(libStats.p99us - rawStats.p99us, 1) : null,
-    cpuRatio: round(libStats.cpuUsPerReq / rawStats.cpuUsPerReq),
-  };
-  say(
-    `  ${target} ${name} ${result.mode.padEnd(10)} lib ${libStats.rps} req/s vs raw ${rawStats.rps} (x${result.ratio}, 95% ${result.ratioLow}..${result.ratioHigh})` +
-      (inflight === 1 ? `  p50 ${libStats.p50us}/${rawStats.p50us} us  p99 ${libStats.p99us}/${rawStats.p99us} us` : '') +
-      `  cpu ${libStats.cpuUsPerReq}/${rawStats.cpuUsPerReq} us/req`,
-  );
-  return result;
-}
-
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0);
+  const comparison = summarise(name, target, inflight, [await alternate(lib, raw, perTurn, inflight, turns)]);
+  say(describe(comparison));
+  return comparison;
 }
 
 /**
- * The 2.5% and 97.5% quantiles of sum(raw)/sum(lib) over 2000 resamples of the turns (a turn's two
- * sides stay paired). Seeded, so that the same timings give the same interval.
+ * The canned comparisons (bench/canned.ts) in RUNS fresh processes, one after another, each with
+ * TURNS / RUNS turns: a process's own state (what the JIT compiled, where the GC stands) moved a
+ * ratio between runs of one process by more than its turns' interval.
  */
-function ratioInterval(lib: number[], raw: number[]): [number, number] {
-  let seed = 0x9e3779b9;
-  const next = () => {
-    // mulberry32
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const ratios = new Float64Array(2000);
-  for (let r = 0; r < ratios.length; r++) {
-    let libNs = 0;
-    let rawNs = 0;
-    for (let i = 0; i < lib.length; i++) {
-      const pick = Math.floor(next() * lib.length);
-      libNs += lib[pick] as number;
-      rawNs += raw[pick] as number;
-    }
-    ratios[r] = rawNs / libNs;
+async function cannedRuns(socketPath: string): Promise<Comparison[]> {
+  const settings: CannedSettings = { turns: Math.ceil(TURNS / RUNS), turn: TURN, inflight: INFLIGHT, inflightTurn: INFLIGHT_TURN };
+  const runs: CannedRun[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const child = fork(join(BENCH_DIR, 'canned.ts'), [socketPath, SOURCE === 'tsx' ? 'tsx' : plain, JSON.stringify(settings)], { execArgv: ['--import', 'tsx'] });
+    runs.push(
+      await new Promise<CannedRun>((resolve, reject) => {
+        let got: CannedRun | undefined;
+        child.once('message', (message) => {
+          got = message as CannedRun;
+        });
+        child.once('error', reject);
+        child.once('exit', (code) => (code === 0 && got ? resolve(got) : reject(new Error(`bench/canned.ts exited with ${code}${got ? '' : ', sending nothing'}`))));
+      }),
+    );
+    say(`  run ${i + 1} of ${RUNS} done`);
   }
-  ratios.sort();
-  return [quantile(ratios, 0.025), quantile(ratios, 0.975)];
-}
-
-function rawJson(agent: Agent, path: string): Call {
-  return async () => (await agent.request({ origin: 'http://lxd', path, method: 'GET' })).body.json();
-}
-
-/** A result of an async response, as `api.post(...)` gives it, whose `wait()` the bench calls. */
-function pendingOperation(api: API, operation: string): APIResult {
-  const data = { type: 'async', status: 'Operation created', status_code: 100, operation, error_code: 0, error: '', metadata: null };
-  return new APIResult(api, {
-    request: { method: 'POST', url: `${api.endpoint}/1.0/instances`, headers: {} },
-    response: { status: 202, headers: { location: operation } },
-    data: data as never,
+  return (runs[0] as CannedRun).comparisons.map(({ name, inflight }, k) => {
+    const comparison = summarise(name, 'canned', inflight, runs.map((run) => (run.comparisons[k] as CannedRun['comparisons'][number]).run));
+    say(describe(comparison));
+    return comparison;
   });
 }
 
@@ -150,7 +86,7 @@ const OWN_TURN = envInt('BENCH_OWN_TURN', 2000);
 async function ownCost() {
   const { dispatcher: instant, operation: op } = instantDispatcher();
   const api = new API(instant, 'http+unix://%2Frun%2Flxd.socket');
-  const pending = pendingOperation(api, op);
+  const pending = pendingOperation(APIResult, api, op);
   const bare = (path: string) => async () => JSON.parse(await (await instant.request({ path } as never)).body.text());
   const rows: Array<{ name: string; libUs: number; bareUs: number; addedUs: number }> = [];
   for (const [name, lib, baseline, perTurn] of [
@@ -245,6 +181,8 @@ function memory(socketPath: string) {
     pullLib: run('pull-lib'),
     pullRaw: run('pull-raw'),
     pullLibQuarter: run('pull-lib', [String(Math.max(1, Math.floor(PULL_MB / 4)))]),
+    pullDispatch: run('pull-dispatch'),
+    pullNet: run('pull-net'),
   };
 }
 
@@ -377,27 +315,14 @@ async function main(): Promise<void> {
     platform: `${process.platform} ${process.arch}`,
   };
   say(`bench: ${machine.nproc} cpu (${machine.cpu}), node ${machine.node}, undici ${machine.undici}`);
-  const api = API.factory(socketPath);
-  const raw = new Agent({ connect: { socketPath } });
-  const comparisons: Comparison[] = [];
+  let comparisons: Comparison[];
   let own: Awaited<ReturnType<typeof ownCost>>;
   let debug: Awaited<ReturnType<typeof debugCost>>;
   let mem: ReturnType<typeof memory>;
   let lxd: Awaited<ReturnType<typeof realLxd>> | { skipped: string };
   try {
-    const op = '/1.0/operations/7da0eb96-a4b0-4d1b-8f9b-1235cb064398';
-    const pending = pendingOperation(api, op);
-    // [name, lib, raw, sequential requests per turn, in-flight requests per turn]
-    const scenarios: Array<[string, Call, Call, number, number]> = [
-      ['GET /1.0', () => api.get('/1.0'), rawJson(raw, '/1.0'), TURN, INFLIGHT_TURN],
-      ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), rawJson(raw, '/1.0/instances?recursion=1'), Math.max(1, Math.round(TURN / 5)), Math.max(INFLIGHT, INFLIGHT_TURN / 4)],
-      ['operation wait', () => pending.wait(), rawJson(raw, `${op}/wait?timeout=30`), TURN, INFLIGHT_TURN],
-    ];
-    say('canned server:');
-    for (const [name, lib, rawCall, sequential, inflight] of scenarios) {
-      comparisons.push(await compare(name, 'canned', lib, rawCall, sequential, 1, TURNS));
-      comparisons.push(await compare(name, 'canned', lib, rawCall, inflight, INFLIGHT, Math.ceil(TURNS / 5)));
-    }
+    say(`canned server, ${RUNS} runs:`);
+    comparisons = await cannedRuns(socketPath);
     say("the library's own CPU, no I/O:");
     own = await ownCost();
     say('debug off:');
@@ -405,8 +330,6 @@ async function main(): Promise<void> {
     say('memory:');
     mem = memory(socketPath);
   } finally {
-    await api.close();
-    await raw.close();
     server.stop();
   }
   const sandbox = sandboxEnv();
@@ -422,7 +345,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - began) / 1000),
     machine,
-    settings: { SOURCE, TURNS, TURN, INFLIGHT, INFLIGHT_TURN, LXD_TURNS, LXD_TURN, LXD_INSTANCES, WAITS, PULL_MB },
+    settings: { SOURCE, RUNS, TURNS, TURN, INFLIGHT, INFLIGHT_TURN, LXD_TURNS, LXD_TURN, LXD_INSTANCES, WAITS, PULL_MB },
     fixtures: { ...fixtures, canned: server.sizes },
     comparisons: [...comparisons, ...('comparisons' in lxd ? lxd.comparisons : [])],
     own,

@@ -1,0 +1,46 @@
+// One run of the canned comparisons in a process of its own (bench/run.ts forks several, one after
+// another): each scenario sequentially and in flight, alternating the library (plain JavaScript from
+// bench/build.ts) with raw undici. Sends each comparison's turns to the parent over IPC.
+//   fork('bench/canned.ts', [socketPath, plainDir, settings as JSON])
+import { Agent } from 'undici';
+import { importPlain } from './build.ts';
+import { alternate, type Call, pendingOperation, type Run, rawJson } from './compare.ts';
+import { OPERATION } from './lib.ts';
+
+export interface CannedSettings {
+  turns: number;
+  turn: number;
+  inflight: number;
+  inflightTurn: number;
+}
+
+/** What a run sends: per scenario and mode, its turns. */
+export interface CannedRun {
+  comparisons: Array<{ name: string; inflight: number; run: Run }>;
+}
+
+const [socketPath, plain, json] = process.argv.slice(2) as [string, string, string];
+const settings = JSON.parse(json) as CannedSettings;
+// 'tsx': the library's source as tsx runs it (BENCH_SOURCE=tsx).
+const { API, APIResult } = plain === 'tsx' ? await import('../src/index.ts') : await importPlain(plain);
+const api = API.factory(socketPath);
+const raw = new Agent({ connect: { socketPath } });
+const pending = pendingOperation(APIResult, api, OPERATION);
+// [name, lib, raw, sequential requests per turn, in-flight requests per turn]
+const scenarios: Array<[string, Call, Call, number, number]> = [
+  ['GET /1.0', () => api.get('/1.0'), rawJson(raw, '/1.0'), settings.turn, settings.inflightTurn],
+  ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), rawJson(raw, '/1.0/instances?recursion=1'), Math.max(1, Math.round(settings.turn / 5)), Math.max(settings.inflight, settings.inflightTurn / 4)],
+  ['operation wait', () => pending.wait(), rawJson(raw, `${OPERATION}/wait?timeout=30`), settings.turn, settings.inflightTurn],
+];
+const out: CannedRun = { comparisons: [] };
+try {
+  for (const [name, lib, rawCall, sequential, inflight] of scenarios) {
+    out.comparisons.push({ name, inflight: 1, run: await alternate(lib, rawCall, sequential, 1, settings.turns) });
+    out.comparisons.push({ name, inflight: settings.inflight, run: await alternate(lib, rawCall, inflight, settings.inflight, Math.ceil(settings.turns / 5)) });
+  }
+} finally {
+  await api.close();
+  await raw.close();
+}
+await new Promise<void>((resolve, reject) => (process.send as NonNullable<typeof process.send>)(out, (error: Error | null) => (error ? reject(error) : resolve())));
+process.disconnect();
