@@ -109,6 +109,7 @@ console.log(
   JSON.stringify({
     mode,
     ...(mib ? { mib: Number(mib) } : {}),
+    bodyBytes: bytes,
     bodyMB: mb(bytes),
     rssBeforeMB: mb(before.rss),
     peakRssMB: mb(peakRss),
