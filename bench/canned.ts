@@ -8,6 +8,8 @@ import { alternate, type Call, pendingOperation, type Run, rawJson } from './com
 import { OPERATION } from './lib.ts';
 
 export interface CannedSettings {
+  /** Uncounted requests a side before each comparison (the listing: a fifth). */
+  warm: number;
   turns: number;
   turn: number;
   inflight: number;
@@ -26,17 +28,24 @@ const { API, APIResult } = plain === 'tsx' ? await import('../src/index.ts') : a
 const api = API.factory(socketPath);
 const raw = new Agent({ connect: { socketPath } });
 const pending = pendingOperation(APIResult, api, OPERATION);
-// [name, lib, raw, sequential requests per turn, in-flight requests per turn]
-const scenarios: Array<[string, Call, Call, number, number]> = [
-  ['GET /1.0', () => api.get('/1.0'), rawJson(raw, '/1.0'), settings.turn, settings.inflightTurn],
-  ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), rawJson(raw, '/1.0/instances?recursion=1'), Math.max(1, Math.round(settings.turn / 5)), Math.max(settings.inflight, settings.inflightTurn / 4)],
-  ['operation wait', () => pending.wait(), rawJson(raw, `${OPERATION}/wait?timeout=30`), settings.turn, settings.inflightTurn],
+// [name, lib, raw, sequential requests per turn, in-flight requests per turn, warm-up requests]
+const scenarios: Array<[string, Call, Call, number, number, number]> = [
+  ['GET /1.0', () => api.get('/1.0'), rawJson(raw, '/1.0'), settings.turn, settings.inflightTurn, settings.warm],
+  [
+    'instances?recursion=1',
+    () => api.get('instances', { query: { recursion: 1 } }),
+    rawJson(raw, '/1.0/instances?recursion=1'),
+    Math.max(1, Math.round(settings.turn / 5)),
+    Math.max(settings.inflight, settings.inflightTurn / 4),
+    Math.ceil(settings.warm / 5),
+  ],
+  ['operation wait', () => pending.wait(), rawJson(raw, `${OPERATION}/wait?timeout=30`), settings.turn, settings.inflightTurn, settings.warm],
 ];
 const out: CannedRun = { comparisons: [] };
 try {
-  for (const [name, lib, rawCall, sequential, inflight] of scenarios) {
-    out.comparisons.push({ name, inflight: 1, run: await alternate(lib, rawCall, sequential, 1, settings.turns) });
-    out.comparisons.push({ name, inflight: settings.inflight, run: await alternate(lib, rawCall, inflight, settings.inflight, Math.ceil(settings.turns / 5)) });
+  for (const [name, lib, rawCall, sequential, inflight, warm] of scenarios) {
+    out.comparisons.push({ name, inflight: 1, run: await alternate(lib, rawCall, sequential, 1, settings.turns, warm) });
+    out.comparisons.push({ name, inflight: settings.inflight, run: await alternate(lib, rawCall, inflight, settings.inflight, Math.ceil(settings.turns / 5), warm) });
   }
 } finally {
   await api.close();

@@ -25,6 +25,8 @@ type API = Lib.API;
 // machine (another process, a GC, the scheduler) falls on both sides alike instead of on one long round.
 const TURNS = envInt('BENCH_TURNS', 200); // turns of a sequential comparison on the canned server, over all runs
 const RUNS = envInt('BENCH_RUNS', 5); // fresh processes the canned comparisons are split over
+const WARM = envInt('BENCH_WARM', 5000); // uncounted requests a side before each canned comparison (the listing: a fifth)
+const LXD_WARM = envInt('BENCH_LXD_WARM', 500); // the same on the real LXD (the listing: a tenth)
 const TURN = envInt('BENCH_TURN', 25); // sequential requests per side per turn (the listing: a fifth)
 const INFLIGHT = envInt('BENCH_INFLIGHT', 32);
 const INFLIGHT_TURN = envInt('BENCH_INFLIGHT_TURN', 256); // requests per side per turn, INFLIGHT at a time (listing: a quarter)
@@ -37,8 +39,8 @@ const PULL_MB = envInt('BENCH_PULL_MB', 1024); // MiB of the file pull (the cann
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
 /** One comparison in this process (the real LXD; debug off against on), printed. */
-async function compare(name: string, target: Comparison['target'], lib: Call, raw: Call, perTurn: number, inflight: number, turns: number): Promise<Comparison> {
-  const comparison = summarise(name, target, inflight, [await alternate(lib, raw, perTurn, inflight, turns)]);
+async function compare(name: string, target: Comparison['target'], lib: Call, raw: Call, perTurn: number, inflight: number, turns: number, warm: number): Promise<Comparison> {
+  const comparison = summarise(name, target, inflight, [await alternate(lib, raw, perTurn, inflight, turns, warm)]);
   say(describe(comparison));
   return comparison;
 }
@@ -49,7 +51,7 @@ async function compare(name: string, target: Comparison['target'], lib: Call, ra
  * ratio between runs of one process by more than its turns' interval.
  */
 async function cannedRuns(socketPath: string): Promise<Comparison[]> {
-  const settings: CannedSettings = { turns: Math.ceil(TURNS / RUNS), turn: TURN, inflight: INFLIGHT, inflightTurn: INFLIGHT_TURN };
+  const settings: CannedSettings = { warm: WARM, turns: Math.ceil(TURNS / RUNS), turn: TURN, inflight: INFLIGHT, inflightTurn: INFLIGHT_TURN };
   const runs: CannedRun[] = [];
   for (let i = 0; i < RUNS; i++) {
     const child = fork(join(BENCH_DIR, 'canned.ts'), [socketPath, SOURCE === 'tsx' ? 'tsx' : plain, JSON.stringify(settings)], { execArgv: ['--import', 'tsx'] });
@@ -157,8 +159,8 @@ async function debugCost(socketPath: string) {
   };
   say(`  debug off: ${calls.off.all} JSON.stringify calls (${calls.off.dumps} dumps) in ${calls.requests} requests; on: ${calls.on.all} (${calls.on.dumps} dumps)`);
   const timing = [
-    await compare('/1.0 debug off vs on', 'canned', () => off.get('/1.0'), () => on.get('/1.0'), TURN, 1, TURNS / 4),
-    await compare('listing debug off vs on', 'canned', () => off.get('instances', { query: { recursion: 1 } }), () => on.get('instances', { query: { recursion: 1 } }), Math.max(1, TURN / 5), 1, TURNS / 4),
+    await compare('/1.0 debug off vs on', 'canned', () => off.get('/1.0'), () => on.get('/1.0'), TURN, 1, TURNS / 4, WARM / 10),
+    await compare('listing debug off vs on', 'canned', () => off.get('instances', { query: { recursion: 1 } }), () => on.get('instances', { query: { recursion: 1 } }), Math.max(1, TURN / 5), 1, TURNS / 4, WARM / 50),
   ].map((c) => ({ name: c.name, offRps: c.lib.rps, onRps: c.raw.rps, offOverOn: c.ratio, offP50us: c.lib.p50us, onP50us: c.raw.p50us, offCpuUs: c.lib.cpuUsPerReq, onCpuUs: c.raw.cpuUsPerReq }));
   await off.close();
   await on.close();
@@ -224,10 +226,10 @@ async function realLxd(socket: string, image: string) {
 
     const list = () => api.get('instances', { query: { recursion: 1 } });
     const rawList = rawJson(raw, '/1.0/instances?recursion=1');
-    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), LXD_TURN, 1, LXD_TURNS));
-    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), INFLIGHT * 2, INFLIGHT, Math.ceil(LXD_TURNS / 3)));
-    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawList, 1, 1, LXD_TURNS));
-    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawList, INFLIGHT, INFLIGHT, Math.ceil(LXD_TURNS / 10)));
+    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), LXD_TURN, 1, LXD_TURNS, LXD_WARM));
+    out.comparisons.push(await compare('GET /1.0', 'lxd', () => api.get('/1.0'), rawJson(raw, '/1.0'), INFLIGHT * 2, INFLIGHT, Math.ceil(LXD_TURNS / 3), LXD_WARM));
+    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawList, 1, 1, LXD_TURNS, LXD_WARM / 10));
+    out.comparisons.push(await compare('instances?recursion=1', 'lxd', list, rawList, INFLIGHT, INFLIGHT, Math.ceil(LXD_TURNS / 10), LXD_WARM / 10));
 
     // Operation-wait latency: exec `true`, then wait; LXD stamps updated_at when it marks the
     // operation done; the client reads its wall clock the moment wait() resolves.
@@ -345,7 +347,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - began) / 1000),
     machine,
-    settings: { SOURCE, RUNS, TURNS, TURN, INFLIGHT, INFLIGHT_TURN, LXD_TURNS, LXD_TURN, LXD_INSTANCES, WAITS, PULL_MB },
+    settings: { SOURCE, RUNS, WARM, LXD_WARM, TURNS, TURN, INFLIGHT, INFLIGHT_TURN, LXD_TURNS, LXD_TURN, LXD_INSTANCES, WAITS, PULL_MB },
     fixtures: { ...fixtures, canned: server.sizes },
     comparisons: [...comparisons, ...('comparisons' in lxd ? lxd.comparisons : [])],
     own,

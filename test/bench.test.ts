@@ -72,6 +72,7 @@ test('npm run bench, scaled down: every part runs and measures what it says', as
       BENCH_LXD: '0',
       BENCH_OUT: out,
       BENCH_RUNS: '2',
+      BENCH_WARM: '50',
       BENCH_TURNS: '4',
       BENCH_TURN: '5',
       BENCH_INFLIGHT: '4',
