@@ -23,9 +23,10 @@ export function sourceTree(): Record<string, string> {
 /**
  * Transpiles `src` (default: the working tree's src/; bench/ab.ts passes another revision's),
  * bench/memory.ts and bench/icount.ts into bench/.work/<name>/, and returns that folder:
- * src/index.js, bench/memory.js and bench/icount.js are in it.
+ * src/index.js, bench/memory.js and bench/icount.js are in it. The folder is emptied first, so two
+ * benches at once need two names: `BENCH_PLAIN` (default `plain`; `npm test` uses its own).
  */
-export function buildPlain(name = 'plain', src: Record<string, string> = sourceTree()): string {
+export function buildPlain(name = process.env.BENCH_PLAIN || 'plain', src: Record<string, string> = sourceTree()): string {
   const out = join(BENCH_DIR, '.work', name);
   rmSync(out, { recursive: true, force: true });
   const scripts = Object.fromEntries(['memory.ts', 'icount.ts'].map((name) => [join('bench', name), readFileSync(join(BENCH_DIR, name), 'utf8')]));

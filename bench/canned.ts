@@ -22,6 +22,9 @@ export interface CannedRun {
 }
 
 const [socketPath, plain, json] = process.argv.slice(2) as [string, string, string];
+// The bench gone (killed, timed out): stop too, rather than run on unwatched.
+const orphaned = () => process.exit(1);
+process.once('disconnect', orphaned);
 const settings = JSON.parse(json) as CannedSettings;
 // 'tsx': the library's source as tsx runs it (BENCH_SOURCE=tsx).
 const { API, APIResult } = plain === 'tsx' ? await import('../src/index.ts') : await importPlain(plain);
@@ -36,7 +39,7 @@ const scenarios: Array<[string, Call, Call, number, number, number]> = [
     () => api.get('instances', { query: { recursion: 1 } }),
     rawJson(raw, '/1.0/instances?recursion=1'),
     Math.max(1, Math.round(settings.turn / 5)),
-    Math.max(settings.inflight, settings.inflightTurn / 4),
+    Math.max(settings.inflight, Math.ceil(settings.inflightTurn / 4)),
     Math.ceil(settings.warm / 5),
   ],
   ['operation wait', () => pending.wait(), rawJson(raw, `${OPERATION}/wait?timeout=30`), settings.turn, settings.inflightTurn, settings.warm],
@@ -52,4 +55,5 @@ try {
   await raw.close();
 }
 await new Promise<void>((resolve, reject) => (process.send as NonNullable<typeof process.send>)(out, (error: Error | null) => (error ? reject(error) : resolve())));
+process.off('disconnect', orphaned);
 process.disconnect();

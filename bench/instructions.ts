@@ -112,6 +112,7 @@ const rows = paths.map((path) => {
   // +46k instructions a request), which a mean of so few runs would spread over the row.
   const perRequest = (side: string) => {
     const runs = (counted.get(`${path} ${side}`) as Counts[]).slice().sort((a, b) => steady(a) - steady(b));
+    // With an even count, the lower of the middle two.
     const median = runs[Math.floor((runs.length - 1) / 2)] as Counts;
     const each: Counts = {};
     for (const key of Object.keys(median)) each[key] = Math.round((median[key] ?? 0) / n);

@@ -25,22 +25,32 @@ function highWaterRss(): number {
   return Number(match[1]) * 1024;
 }
 
-/** The body's bytes of `GET path`, read from a bare socket: what any Node client receives. */
+/**
+ * The body's bytes of `GET path`, read from a bare socket: what any Node client receives. The head
+ * is gathered until its blank line (it may come over several reads), then every byte after it is
+ * counted; a status other than 200, or a count unlike the head's content-length, is an error.
+ */
 function pullBare(path: string): Promise<number> {
   return new Promise((resolve, reject) => {
+    let head: Buffer | undefined = Buffer.alloc(0);
+    let expected = 0;
     let read = 0;
-    let head = true;
     const stream = connect(socket, () => stream.write(`GET ${path} HTTP/1.1\r\nHost: lxd\r\nConnection: close\r\n\r\n`));
     stream.on('data', (chunk: Buffer) => {
-      read += chunk.byteLength;
-      if (!head) return;
-      // The response head (~200 bytes) comes in the first read: not counted as body.
-      const end = chunk.indexOf('\r\n\r\n');
-      if (end === -1) return stream.destroy(new Error('the response head did not come in the first read'));
-      read -= end + 4;
-      head = false;
+      if (head === undefined) {
+        read += chunk.byteLength;
+        return;
+      }
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const text = head.subarray(0, end).toString('latin1');
+      if (!/^HTTP\/1\.1 200 /.test(text)) return stream.destroy(new Error(`pull: ${text.split('\r\n')[0]}`));
+      expected = Number(/\r\ncontent-length: *(\d+)/i.exec(text)?.[1] ?? Number.NaN);
+      read = head.byteLength - end - 4;
+      head = undefined;
     });
-    stream.once('end', () => resolve(read));
+    stream.once('end', () => (read === expected ? resolve(read) : reject(new Error(`pull: ${read} bytes where content-length said ${expected}`))));
     stream.once('error', reject);
   });
 }

@@ -23,11 +23,11 @@ export interface Comparison {
   /** Processes the comparison ran in, one after another, and their alternating turns in all (each side ran requests / turns per turn). */
   runs: number;
   turns: number;
-  /** lib rps / raw rps over all turns, and its 95% bootstrap interval over the turns. */
+  /** lib rps / raw rps over all turns, and its 95% bootstrap interval (runs, then their turns: bench/compare.ts). */
   ratio: number;
   ratioLow: number;
   ratioHigh: number;
-  /** Sequential runs only: lib − raw, and their 95% bootstrap intervals over the turns. */
+  /** Sequential runs only: lib − raw, and their 95% bootstrap intervals (as the ratio's). */
   addedP50us: number | null;
   addedP99us: number | null;
   addedP50Interval: [number, number] | null;
@@ -170,14 +170,15 @@ function tables(results: Results): string {
 /**
  * What one run says of a target, each row judged by its 95% interval: met when every interval is
  * on the right side of the line, missed when one is wholly on the wrong side, and otherwise that
- * this run cannot tell (the rows whose interval holds the line named).
+ * this run cannot tell (the rows whose interval holds the line, or that have none, named).
  */
 export function verdict<T>(rows: T[], name: (row: T) => string, interval: (row: T) => [number, number] | null, good: (value: number) => boolean, line: string): string {
+  if (rows.length === 0) return 'not measured';
   const known = rows.map((row) => ({ row, range: interval(row) }));
   if (known.every(({ range }) => range && good(range[0]) && good(range[1]))) return 'met';
-  const missed = known.filter(({ range }) => !range || (!good(range[0]) && !good(range[1])));
+  const missed = known.filter(({ range }) => range && !good(range[0]) && !good(range[1]));
   if (missed.length > 0) return `**missed**: ${missed.map(({ row }) => name(row)).join(', ')}`;
-  const open = known.filter(({ range }) => range && good(range[0]) !== good(range[1]));
+  const open = known.filter(({ range }) => !range || good(range[0]) !== good(range[1]));
   return `not told from ${line} by this run: ${open.map(({ row }) => name(row)).join(', ')}`;
 }
 

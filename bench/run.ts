@@ -62,7 +62,7 @@ async function cannedRuns(socketPath: string): Promise<Comparison[]> {
           got = message as CannedRun;
         });
         child.once('error', reject);
-        child.once('exit', (code) => (code === 0 && got ? resolve(got) : reject(new Error(`bench/canned.ts exited with ${code}${got ? '' : ', sending nothing'}`))));
+        child.once('close', (code) => (code === 0 && got ? resolve(got) : reject(new Error(`bench/canned.ts exited with ${code}${got ? '' : ', sending nothing'}`))));
       }),
     );
     say(`  run ${i + 1} of ${RUNS} done`);
@@ -159,8 +159,8 @@ async function debugCost(socketPath: string) {
   };
   say(`  debug off: ${calls.off.all} JSON.stringify calls (${calls.off.dumps} dumps) in ${calls.requests} requests; on: ${calls.on.all} (${calls.on.dumps} dumps)`);
   const timing = [
-    await compare('/1.0 debug off vs on', 'canned', () => off.get('/1.0'), () => on.get('/1.0'), TURN, 1, TURNS / 4, WARM / 10),
-    await compare('listing debug off vs on', 'canned', () => off.get('instances', { query: { recursion: 1 } }), () => on.get('instances', { query: { recursion: 1 } }), Math.max(1, TURN / 5), 1, TURNS / 4, WARM / 50),
+    await compare('/1.0 debug off vs on', 'canned', () => off.get('/1.0'), () => on.get('/1.0'), TURN, 1, Math.ceil(TURNS / 4), Math.ceil(WARM / 10)),
+    await compare('listing debug off vs on', 'canned', () => off.get('instances', { query: { recursion: 1 } }), () => on.get('instances', { query: { recursion: 1 } }), Math.max(1, Math.ceil(TURN / 5)), 1, Math.ceil(TURNS / 4), Math.ceil(WARM / 50)),
   ].map((c) => ({ name: c.name, offRps: c.lib.rps, onRps: c.raw.rps, offOverOn: c.ratio, offP50us: c.lib.p50us, onP50us: c.raw.p50us, offCpuUs: c.lib.cpuUsPerReq, onCpuUs: c.raw.cpuUsPerReq }));
   await off.close();
   await on.close();
@@ -171,8 +171,8 @@ async function debugCost(socketPath: string) {
 
 function memory(socketPath: string) {
   const run = (mode: string, extra: string[] = []) => {
-    const child = spawnSync(process.execPath, ['--expose-gc', join(plain, 'bench', 'memory.js'), socketPath, mode, ...extra], { encoding: 'utf8' });
-    if (child.status !== 0) throw new Error(`memory ${mode} failed: ${child.stderr}`);
+    const child = spawnSync(process.execPath, ['--expose-gc', join(plain, 'bench', 'memory.js'), socketPath, mode, ...extra], { encoding: 'utf8', timeout: 600_000 });
+    if (child.status !== 0) throw new Error(`memory ${mode} failed: ${child.error?.message ?? child.stderr}`);
     const line = JSON.parse(child.stdout.trim().split('\n').pop() as string);
     say(`  memory ${mode}${extra.length ? ` ${extra.join(' ')}` : ''}: ${JSON.stringify(line)}`);
     return line;

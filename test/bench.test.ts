@@ -49,6 +49,17 @@ test('bench: the interval resamples the runs, so a run unlike the others widens 
   assert.deepEqual([comparison.ratioLow, comparison.ratioHigh], [0.5, 1]);
 });
 
+test('bench: the interval resamples the turns within a run too', () => {
+  // One run of two turns: lib 100 and 200 ns against raw 100 and 100. A resample draws AA (ratio 1,
+  // p 0.25), AB or BA (0.667, p 0.5) or BB (0.5, p 0.25).
+  const run: Run = {
+    lib: { turns: [...turns(1, 1, 100, 1000), ...turns(1, 1, 200, 1000)], cpuUs: 1 },
+    raw: { turns: turns(2, 1, 100, 1000), cpuUs: 1 },
+  };
+  const comparison = summarise('GET /1.0', 'canned', 1, [run]);
+  assert.deepEqual([comparison.ratioLow, comparison.ratio, comparison.ratioHigh], [0.5, 0.667, 1]);
+});
+
 test('bench: a target is met, missed or not told by its interval', () => {
   const judge = (ranges: Array<[number, number]>) =>
     verdict(
@@ -62,13 +73,22 @@ test('bench: a target is met, missed or not told by its interval', () => {
   assert.equal(judge([[0.96, 1.1], [0.8, 0.94]]), '**missed**: row 1');
   assert.equal(judge([[0.9, 1.1], [0.96, 0.99]]), 'not told from 0.95 by this run: row 0');
   assert.equal(judge([[0.9, 1.1], [0.8, 0.9]]), '**missed**: row 1');
+  assert.equal(judge([]), 'not measured');
+  // A row without an interval (a p99 of in-flight turns) cannot be judged.
+  assert.equal(
+    verdict([{ name: 'in flight' }], (row) => row.name, () => null, (added) => added < 50, '50 µs'),
+    'not told from 50 µs by this run: in flight',
+  );
 });
 
-test('npm run bench, scaled down: every part runs and measures what it says', async () => {
+test('npm run bench, scaled down: every part runs and measures what it says', { timeout: 300_000 }, async () => {
   const out = join(mkdtempSync(join(tmpdir(), 'lxdapi-bench-')), 'results.json');
+  // Its own build folder: a bench running meanwhile keeps bench/.work/plain.
+  const plain = `test-${process.pid}`;
   try {
     const env = {
       ...process.env,
+      BENCH_PLAIN: plain,
       BENCH_LXD: '0',
       BENCH_OUT: out,
       BENCH_RUNS: '2',
@@ -82,7 +102,7 @@ test('npm run bench, scaled down: every part runs and measures what it says', as
       BENCH_PULL_MB: '8',
       BENCH_BIG_MB: '2',
     };
-    await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts')], { cwd: root, env, maxBuffer: 16 << 20 });
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts')], { cwd: root, env, maxBuffer: 16 << 20, timeout: 240_000 });
     const results = JSON.parse(readFileSync(out, 'utf8')) as Results;
     assert.deepEqual(
       results.comparisons.map((c) => [c.target, c.name, c.mode, c.runs, c.turns, c.requests]),
@@ -97,6 +117,11 @@ test('npm run bench, scaled down: every part runs and measures what it says', as
     );
     for (const c of results.comparisons) {
       assert.ok(c.ratio > 0 && c.ratioLow <= c.ratio && c.ratio <= c.ratioHigh, `${c.name} ${c.mode}: ${c.ratioLow} <= ${c.ratio} <= ${c.ratioHigh}`);
+      if (c.mode !== 'sequential') continue;
+      // Sequential turns of real requests never all take the same time: the intervals have width.
+      assert.ok(c.ratioLow < c.ratioHigh, `${c.name}: ${c.ratioLow}..${c.ratioHigh}`);
+      assert.ok(c.addedP99Interval && c.addedP99Interval[0] < c.addedP99Interval[1], `${c.name}: ${c.addedP99Interval}`);
+      assert.ok(Number.isFinite(c.lib.p99us) && Number.isFinite(c.raw.p99us) && c.lib.rps > 0 && c.raw.rps > 0);
     }
     // Every pull moved exactly what the canned server sent: the bare socket's count leaves out the response head.
     const MiB = 1024 * 1024;
@@ -106,8 +131,11 @@ test('npm run bench, scaled down: every part runs and measures what it says', as
       { listingLib: 1993563, listingRaw: 1993563, pullLib: 8 * MiB, pullRaw: 8 * MiB, pullLibQuarter: 2 * MiB, pullDispatch: 8 * MiB, pullNet: 8 * MiB },
     );
     assert.deepEqual(results.debug.calls, { requests: 400, off: { all: 1, dumps: 0 }, on: { all: 401, dumps: 400 }, linesPrinted: 800 });
-    assert.deepEqual(results.lxd, { skipped: 'BENCH_LXD=0' });
+    // Never the real LXD: BENCH_LXD=0 where a sandbox is up, and none to find elsewhere.
+    const skipped = 'skipped' in results.lxd ? results.lxd.skipped : 'measured';
+    assert.ok(['BENCH_LXD=0', 'no LXD sandbox (run scripts/lxd-sandbox.sh up, or set LXD_TEST_SOCKET)'].includes(skipped), skipped);
   } finally {
     rmSync(join(out, '..'), { recursive: true, force: true });
+    rmSync(join(root, 'bench', '.work', plain), { recursive: true, force: true });
   }
 });
