@@ -1,14 +1,15 @@
 // Before/after of a change to src/, in one run, alternating: the working tree's src/ against the whole
 // src/ of a git revision (or the working tree's with src/api.ts taken from a file), and raw undici as the
 // yardstick. `HEAD` with a clean tree compares identical code: the noise floor.
-//   node --import tsx bench/ab.ts <git rev | path of the old api.ts>     (BENCH_TURNS, BENCH_TURN)
+//   node --import tsx bench/ab.ts <git rev | path of the old api.ts>     (BENCH_TURNS, BENCH_TURN, BENCH_WARM)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { buildPlain, importPlain, sourceTree } from './build.ts';
-import { envInt, instantDispatcher, quantile, ROOT, round, sortedCopy, startServer, timed } from './lib.ts';
+import { rawJson } from './compare.ts';
+import { envInt, instantDispatcher, quantile, ROOT, round, sortedCopy, startServer, timed, WARM } from './lib.ts';
 
 // Short turns, the order rotating every turn, as in bench/run.ts.
 const TURNS = envInt('BENCH_TURNS', 100);
@@ -46,11 +47,12 @@ for (const [path, options] of [['/1.0'], ['/1.0/operations/x/wait?timeout=30'], 
   const sides: Record<string, () => Promise<unknown>> = {
     before: () => apiBefore.get(path, options),
     after: () => apiAfter.get(path, options),
-    raw: async () => (await raw.request({ origin: 'http://lxd', path: rawPath, method: 'GET' })).body.json(),
+    raw: rawJson(raw, rawPath),
   };
   const totals: Record<string, { ns: number; cpu: number; lat: number[] }> = {};
   for (const name of Object.keys(sides)) totals[name] = { ns: 0, cpu: 0, lat: [] };
-  for (let i = 0; i < 300; i++) for (const call of Object.values(sides)) await call();
+  // As long a warm-up as bench/run.ts's: with 300 requests, the library's code was still compiling in the turns.
+  for (let i = 0; i < WARM; i++) for (const call of Object.values(sides)) await call();
   for (let r = 0; r < TURNS; r++) {
     const names = Object.keys(sides);
     const order = names.slice(r % names.length).concat(names.slice(0, r % names.length));

@@ -1,7 +1,7 @@
 // One comparison of the library against raw undici: alternating turns in one process (`alternate`),
 // and the summary of one or more such runs, each from its own process (`summarise`), with 95%
 // bootstrap intervals that resample the runs and, within each, its turns.
-import type { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import type * as Lib from '../src/index.ts';
 import { quantile, round, sortedCopy, timed } from './lib.ts';
 import type { Comparison, Side } from './report.ts';
@@ -164,7 +164,7 @@ function intervals(runs: Run[], latencies: boolean): { ratio: [number, number]; 
 }
 
 /** The raw side: undici's `request()` and `body.json()`, nothing else. */
-export function rawJson(agent: Agent, path: string): Call {
+export function rawJson(agent: Dispatcher, path: string): Call {
   return async () => (await agent.request({ origin: 'http://lxd', path, method: 'GET' })).body.json();
 }
 

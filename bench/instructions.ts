@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlain } from './build.ts';
-import { BENCH_DIR, envInt, OPERATION, pool, round, startServer } from './lib.ts';
+import { BENCH_DIR, envInt, OPERATION, pool, round, shortPath, startServer } from './lib.ts';
 import { between, type Results, writeReport } from './report.ts';
 
 const WARM = envInt('BENCH_ICOUNT_WARM', 5000);
@@ -135,7 +135,7 @@ const table = [
   ...rows.flatMap((row) =>
     (['lib', 'raw'] as const).map(
       (side) =>
-        `| ${row.path.replace(/operations\/[^/]+/, 'operations/<id>')} | ${side} | ${k(row[side].total)} | ${k(row[side].compile)} | ${k(row[side].steady)} (${k(row[side].low)}–${k(row[side].high)}) | ${k(row[side].jit)} | ${k(row[side].json)} | ${k(row[side].gc)} | ${k(row[side].other)} | ${side === 'lib' ? `**${row.ratio.toFixed(3)}** (${row.added >= 0 ? '+' : ''}${k(row.added)})` : ''} |`,
+        `| ${shortPath(row.path)} | ${side} | ${k(row[side].total)} | ${k(row[side].compile)} | ${k(row[side].steady)} (${k(row[side].low)}–${k(row[side].high)}) | ${k(row[side].jit)} | ${k(row[side].json)} | ${k(row[side].gc)} | ${k(row[side].other)} | ${side === 'lib' ? `**${row.ratio.toFixed(3)}** (${row.added >= 0 ? '+' : ''}${k(row.added)})` : ''} |`,
     ),
   ),
 ].join('\n');

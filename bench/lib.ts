@@ -40,6 +40,17 @@ export function envInt(name: string, fallback: number): number {
   return parsed;
 }
 
+/**
+ * Uncounted requests a side before a comparison (BENCH_WARM, default 5000): until V8 has compiled
+ * both sides' code, the side with more code of its own runs slower (bench/compare.ts).
+ */
+export const WARM = envInt('BENCH_WARM', 5000);
+
+/** A request path as the tables show it: the operation's id as `<id>`. */
+export function shortPath(path: string): string {
+  return path.replace(/operations\/[^/]+/, 'operations/<id>');
+}
+
 /** `bench-<8 hex>`: the prefix of every container the bench makes. */
 export function benchName(): string {
   return `bench-${Math.random().toString(16).slice(2, 10)}`;

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_DIR } from './lib.ts';
+import { BENCH_DIR, shortPath } from './lib.ts';
 
 // The shape of bench/results.json, as bench/run.ts writes it.
 export interface Side {
@@ -204,7 +204,7 @@ function targets(results: Results, instructions?: Instructions): string {
   if (instructions) {
     // raw/lib instructions: the throughput ratio where the client's CPU is all that limits; the range from the runs' extremes.
     const rows = instructions.rows.map((row) => ({
-      name: row.path.replace(/operations\/[^/]+/, 'operations/<id>'),
+      name: shortPath(row.path),
       ratio: row.raw.steady / row.lib.steady,
       range: [row.raw.low / row.lib.high, row.raw.high / row.lib.low] as [number, number],
     }));

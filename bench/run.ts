@@ -11,7 +11,7 @@ import type * as Lib from '../src/index.ts';
 import { buildPlain, importPlain } from './build.ts';
 import type { CannedRun, CannedSettings } from './canned.ts';
 import { alternate, type Call, describe, pendingOperation, rawJson, summarise } from './compare.ts';
-import { BENCH_DIR, benchName, envInt, FIXTURES, instantDispatcher, pool, quantile, round, sandboxEnv, sortedCopy, startServer, timed } from './lib.ts';
+import { BENCH_DIR, benchName, envInt, FIXTURES, instantDispatcher, pool, quantile, round, sandboxEnv, sortedCopy, startServer, WARM } from './lib.ts';
 import { type Comparison, type Results, type WaitStats, writeReport } from './report.ts';
 
 // The library as users run it: src/ compiled to plain JavaScript (bench/build.ts), not through tsx,
@@ -25,7 +25,6 @@ type API = Lib.API;
 // machine (another process, a GC, the scheduler) falls on both sides alike instead of on one long round.
 const TURNS = envInt('BENCH_TURNS', 200); // turns of a sequential comparison on the canned server, over all runs
 const RUNS = envInt('BENCH_RUNS', 5); // fresh processes the canned comparisons are split over
-const WARM = envInt('BENCH_WARM', 5000); // uncounted requests a side before each canned comparison (the listing: a fifth)
 const LXD_WARM = envInt('BENCH_LXD_WARM', 500); // the same on the real LXD (the listing: a tenth)
 const TURN = envInt('BENCH_TURN', 25); // sequential requests per side per turn (the listing: a fifth)
 const INFLIGHT = envInt('BENCH_INFLIGHT', 32);
@@ -91,23 +90,14 @@ async function ownCost() {
   const pending = pendingOperation(APIResult, api, op);
   const bare = (path: string) => async () => JSON.parse(await (await instant.request({ path } as never)).body.text());
   const rows: Array<{ name: string; libUs: number; bareUs: number; addedUs: number }> = [];
-  for (const [name, lib, baseline, perTurn] of [
-    ['GET /1.0', () => api.get('/1.0'), bare('/1.0'), OWN_TURN],
-    ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), bare('/1.0/instances'), Math.max(1, OWN_TURN / 50)],
-    ['operation wait', () => pending.wait(), bare(`${op}/wait`), OWN_TURN],
-  ] as Array<[string, Call, Call, number]>) {
-    for (let i = 0; i < perTurn; i++) {
-      await lib();
-      await baseline();
-    }
-    const cpu = { lib: 0, bare: 0 };
-    for (let turn = 0; turn < OWN_TURNS; turn++) {
-      for (const side of turn % 2 === 0 ? (['lib', 'bare'] as const) : (['bare', 'lib'] as const)) {
-        cpu[side] += (await timed(side === 'lib' ? lib : baseline, perTurn, 1, [])).cpuUs;
-      }
-    }
+  for (const [name, lib, baseline, perTurn, warm] of [
+    ['GET /1.0', () => api.get('/1.0'), bare('/1.0'), OWN_TURN, WARM],
+    ['instances?recursion=1', () => api.get('instances', { query: { recursion: 1 } }), bare('/1.0/instances'), Math.max(1, Math.ceil(OWN_TURN / 50)), Math.ceil(WARM / 5)],
+    ['operation wait', () => pending.wait(), bare(`${op}/wait`), OWN_TURN, WARM],
+  ] as Array<[string, Call, Call, number, number]>) {
+    const { lib: libSide, raw: bareSide } = await alternate(lib, baseline, perTurn, 1, OWN_TURNS, warm);
     const n = perTurn * OWN_TURNS;
-    const row = { name, libUs: round(cpu.lib / n, 2), bareUs: round(cpu.bare / n, 2), addedUs: round((cpu.lib - cpu.bare) / n, 2) };
+    const row = { name, libUs: round(libSide.cpuUs / n, 2), bareUs: round(bareSide.cpuUs / n, 2), addedUs: round((libSide.cpuUs - bareSide.cpuUs) / n, 2) };
     say(`  no I/O ${name}: lib ${row.libUs} us/req, JSON.parse alone ${row.bareUs} us/req, added ${row.addedUs} us`);
     rows.push(row);
   }
