@@ -21,15 +21,36 @@ async function member(name: string): Promise<TestServer> {
       const path = (req.url ?? '').split('?')[0];
       if (path === '/1.0/reset') return req.socket.destroy();
       if (path === '/1.0/instances' && req.method === 'POST') return accepted(res, operation(`op-${name}`));
-      if (path?.startsWith('/1.0/operations/') && path.endsWith('/wait')) return reply(res, 200, sync(operation(path.split('/')[3] as string, { status: 'Success', status_code: 200 })));
+      if (path?.startsWith('/1.0/operations/') && path.endsWith('/wait'))
+        return reply(res, 200, sync(operation(path.split('/')[3] as string, { status: 'Success', status_code: 200 })));
       const sha256 = createHash('sha256').update(req.body).digest('hex');
-      reply(res, 200, sync({ member: name, method: req.method, url: req.url, body: req.body.toString('utf8'), size: req.body.length, sha256, type: req.headers['content-type'] ?? null }));
+      reply(
+        res,
+        200,
+        sync({
+          member: name,
+          method: req.method,
+          url: req.url,
+          body: req.body.toString('utf8'),
+          size: req.body.length,
+          sha256,
+          type: req.headers['content-type'] ?? null,
+        }),
+      );
     },
     { ...pair, requestCert: true, rejectUnauthorized: false },
   );
 }
 
-type Echo = { member: string; method: string; url: string; body: string; size: number; sha256: string; type: string | null };
+type Echo = {
+  member: string;
+  method: string;
+  url: string;
+  body: string;
+  size: number;
+  sha256: string;
+  type: string | null;
+};
 
 describe('a cluster client over several members', () => {
   let b: TestServer;
@@ -81,10 +102,18 @@ describe('a cluster client over several members', () => {
   test('a POST with a JSON body fails over with its body and content type intact', async () => {
     const api = API.factory([dead, c.url, b.url], tls);
     try {
-      const result = await api.post<Echo>('echo', { json: { name: 'c1', source: { type: 'image', alias: 'busybox' } } });
+      const result = await api.post<Echo>('echo', {
+        json: { name: 'c1', source: { type: 'image', alias: 'busybox' } },
+      });
       assert.equal(result.endpoint, c.url);
       assert.deepEqual(
-        [result.metadata.member, result.metadata.method, result.metadata.url, result.metadata.body, result.metadata.type],
+        [
+          result.metadata.member,
+          result.metadata.method,
+          result.metadata.url,
+          result.metadata.body,
+          result.metadata.type,
+        ],
         ['c', 'POST', '/1.0/echo', '{"name":"c1","source":{"type":"image","alias":"busybox"}}', 'application/json'],
       );
       assert.equal(api.endpoint, c.url);
@@ -110,7 +139,10 @@ describe('a cluster client over several members', () => {
       try {
         const result = await api.post<Echo>('files', { body: body() });
         assert.equal(result.endpoint, b.url);
-        assert.deepEqual([result.metadata.size, result.metadata.sha256, result.metadata.type], [bytes.length, sha256, 'application/octet-stream']);
+        assert.deepEqual(
+          [result.metadata.size, result.metadata.sha256, result.metadata.type],
+          [bytes.length, sha256, 'application/octet-stream'],
+        );
       } finally {
         await api.close();
       }
@@ -140,7 +172,11 @@ describe('a cluster client over several members', () => {
     const api = API.factory([reset.url, b.url, c.url], tls);
     try {
       const [seenB, seenC] = [b.seen.length, c.seen.length];
-      for (const send of [() => api.get('reset'), () => api.post('reset', { json: { once: true } }), () => api.post('reset', { body: Readable.from([Buffer.from('once')]) })]) {
+      for (const send of [
+        () => api.get('reset'),
+        () => api.post('reset', { json: { once: true } }),
+        () => api.post('reset', { body: Readable.from([Buffer.from('once')]) }),
+      ]) {
         await assert.rejects(send(), (error: unknown) => {
           assert.ok(error instanceof APIConnectionError, String(error));
           assert.equal(error.endpoint, reset.url);
@@ -167,7 +203,10 @@ describe('a cluster client over several members', () => {
         assert.ok(error instanceof APIConnectionError, String(error));
         assert.equal(error.code, 'ECONNREFUSED');
         assert.equal(error.endpoint, urls[2]);
-        assert.match(error.message, new RegExp(`^POST ${urls[2]}/1\\.0/instances failed: .*nothing listens at ${urls[2]}`));
+        assert.match(
+          error.message,
+          new RegExp(`^POST ${urls[2]}/1\\.0/instances failed: .*nothing listens at ${urls[2]}`),
+        );
         return true;
       });
       assert.equal(api.endpoint, urls[0], 'no member answered: the current member is unchanged');
@@ -218,8 +257,14 @@ describe('a cluster client over several members', () => {
       assert.equal(await url('instances'), '/1.0/instances?project=p1&target=member2');
       assert.equal(await url('instances', { target: 'member3' }), '/1.0/instances?target=member3&project=p1');
       assert.equal(await url('instances?target=member1'), '/1.0/instances?target=member1&project=p1');
-      assert.equal(await url('instances', { query: { target: 'member1', recursion: 1 } }), '/1.0/instances?target=member1&recursion=1&project=p1');
-      assert.equal(await url('instances?target=member1', { target: 'member3' }), '/1.0/instances?target=member3&project=p1');
+      assert.equal(
+        await url('instances', { query: { target: 'member1', recursion: 1 } }),
+        '/1.0/instances?target=member1&recursion=1&project=p1',
+      );
+      assert.equal(
+        await url('instances?target=member1', { target: 'member3' }),
+        '/1.0/instances?target=member3&project=p1',
+      );
       const posted = await api.post<Echo>('echo', { json: { name: 'c1' }, target: 'member3' });
       assert.equal(posted.metadata.url, '/1.0/echo?target=member3&project=p1');
       assert.equal(posted.request.url, `${b.url}/1.0/echo?target=member3&project=p1`);
@@ -229,7 +274,10 @@ describe('a cluster client over several members', () => {
     const plain = API.factory([b.url], tls);
     try {
       assert.equal(plain.target, undefined);
-      assert.equal((await plain.get<Echo>('instances', { target: 'member2' })).metadata.url, '/1.0/instances?target=member2');
+      assert.equal(
+        (await plain.get<Echo>('instances', { target: 'member2' })).metadata.url,
+        '/1.0/instances?target=member2',
+      );
       assert.equal((await plain.get<Echo>('instances')).metadata.url, '/1.0/instances');
     } finally {
       await plain.close();
@@ -237,7 +285,10 @@ describe('a cluster client over several members', () => {
   });
 
   test('bad member lists are refused before anything is sent', () => {
-    assert.throws(() => API.factory([], tls), { name: 'TypeError', message: 'API.factory() needs at least one cluster member' });
+    assert.throws(() => API.factory([], tls), {
+      name: 'TypeError',
+      message: 'API.factory() needs at least one cluster member',
+    });
     assert.throws(() => API.factory([b.url, '/var/lib/lxd/unix.socket'], tls), {
       name: 'TypeError',
       message: 'cluster members are https:// URLs, got /var/lib/lxd/unix.socket',

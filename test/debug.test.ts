@@ -15,10 +15,17 @@ describe('DEBUG=lxd', () => {
     server = await unixServer((req, res) => {
       const url = (req.url ?? '').split('?')[0];
       if (url === '/1.0/certificates') return reply(res, 200, sync(null));
-      if (url === '/1.0/instances/c1/exec') return accepted(res, operation('exec-1', { class: 'websocket', metadata: { fds: FDS } }));
+      if (url === '/1.0/instances/c1/exec')
+        return accepted(res, operation('exec-1', { class: 'websocket', metadata: { fds: FDS } }));
       if (url === '/1.0/images') return accepted(res, operation('upload-1'));
       if (url === '/1.0/echo') return reply(res, 200, sync(JSON.parse(req.body.toString() || 'null')));
-      if (url === '/1.0/fail') return reply(res, 400, { type: 'error', error: '', error_code: 400, metadata: JSON.parse(req.body.toString()) });
+      if (url === '/1.0/fail')
+        return reply(res, 400, {
+          type: 'error',
+          error: '',
+          error_code: 400,
+          metadata: JSON.parse(req.body.toString()),
+        });
       return reply(res, 404, { type: 'error', error: 'Instance not found', error_code: 404, metadata: null });
     });
   });
@@ -26,16 +33,21 @@ describe('DEBUG=lxd', () => {
 
   test('dumps every transaction to stderr as lxdapi does, with no secret', async () => {
     // Asynchronously: this process serves the child's requests.
-    const child = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'debug-dump.ts'), server.socketPath], {
-      encoding: 'utf8',
-      env: { ...process.env, DEBUG: 'lxd', DEBUG_COLORS: '0', DEBUG_HIDE_DATE: '1' },
-      timeout: 20_000,
-    });
+    const child = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', join(here, 'fixtures', 'debug-dump.ts'), server.socketPath],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, DEBUG: 'lxd', DEBUG_COLORS: '0', DEBUG_HIDE_DATE: '1' },
+        timeout: 20_000,
+      },
+    );
     const endpoint = API.factory(server.socketPath).endpoint;
     const dump = child.stderr;
     const received = JSON.parse(child.stdout) as Record<string, string>;
     assert.deepEqual(received, FDS);
-    for (const secret of [...Object.values(received), 'pa55-w0rd-9f1c', 't0k3n-abc']) assert.ok(!dump.includes(secret), `${secret} leaked into:\n${dump}`);
+    for (const secret of [...Object.values(received), 'pa55-w0rd-9f1c', 't0k3n-abc'])
+      assert.ok(!dump.includes(secret), `${secret} leaked into:\n${dump}`);
     assert.ok(
       dump.includes(
         `lxd POST ${endpoint}/1.0/certificates\n{\n    "type": "client",\n    "name": "ci",\n    "password": "<redacted>",\n    "certificate": "MIIB..."\n}`,
@@ -44,7 +56,12 @@ describe('DEBUG=lxd', () => {
     );
     assert.ok(dump.includes('lxd HTTP/200\n{\n    "type": "sync",'), dump);
     assert.ok(dump.includes('lxd HTTP/202\n{\n    "type": "async",'), dump);
-    assert.ok(dump.includes('            "fds": {\n                "0": "<redacted>",\n                "control": "<redacted>"\n            }'), dump);
+    assert.ok(
+      dump.includes(
+        '            "fds": {\n                "0": "<redacted>",\n                "control": "<redacted>"\n            }',
+      ),
+      dump,
+    );
     assert.ok(dump.includes(`lxd POST ${endpoint}/1.0/images\n<1048576 bytes>\n`), dump);
     assert.ok(dump.includes(`lxd GET ${endpoint}/1.0/instances/missing\n`), dump);
     assert.ok(dump.includes('lxd HTTP/404\n'), dump);
@@ -103,13 +120,23 @@ describe('DEBUG=lxd', () => {
     };
     for (let round = 0; round < 40; round++) {
       const body = { metadata: build(1 + Math.floor(random() * 8)), password: secret() };
-      const echoed = await api.post('echo', { json: body, headers: { Authorization: `Bearer ${secret()}` }, query: { secret: secret() } });
+      const echoed = await api.post('echo', {
+        json: body,
+        headers: { Authorization: `Bearer ${secret()}` },
+        query: { secret: secret() },
+      });
       assert.deepEqual(echoed.metadata, body, 'the caller receives every value intact');
       assert.equal(echoed.request.headers.authorization, REDACTED);
       const error = await api.post('fail', { json: body }).catch((e: unknown) => e);
       assert.ok(error instanceof APIException);
       assert.deepEqual(error.result.metadata, body);
-      for (const text of [error.message, error.result.requestSummary(), error.result.responseSummary(), echoed.requestSummary(), echoed.responseSummary()]) {
+      for (const text of [
+        error.message,
+        error.result.requestSummary(),
+        error.result.responseSummary(),
+        echoed.requestSummary(),
+        echoed.responseSummary(),
+      ]) {
         printed.push(text);
       }
     }

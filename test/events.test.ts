@@ -4,7 +4,14 @@ import { API, APIConnectionError, APIException, type LXDEvent } from '../src/ind
 import { runTsx } from './helpers/child.ts';
 import { type ServerSocket, wsUnixServer } from './helpers/ws.ts';
 
-const lifecycle = (action: string) => JSON.stringify({ type: 'lifecycle', timestamp: '2026-11-23T00:00:00Z', location: 'none', project: 'default', metadata: { action, source: '/1.0/instances/c1', requestor: null } });
+const lifecycle = (action: string) =>
+  JSON.stringify({
+    type: 'lifecycle',
+    timestamp: '2026-11-23T00:00:00Z',
+    location: 'none',
+    project: 'default',
+    metadata: { action, source: '/1.0/instances/c1', requestor: null },
+  });
 
 describe('events', () => {
   let server: Awaited<ReturnType<typeof wsUnixServer>>;
@@ -51,7 +58,9 @@ describe('events', () => {
     assert.equal(stream.buffered, 3);
     ws.destroy();
     const actions: string[] = [];
-    for await (const event of stream) if (event.type === ('lifecycle' as string)) actions.push((event.metadata as unknown as { action: string }).action);
+    for await (const event of stream)
+      if (event.type === ('lifecycle' as string))
+        actions.push((event.metadata as unknown as { action: string }).action);
     assert.deepEqual(actions, ['a', 'b', 'c']);
     const end = await stream.ended;
     assert.equal(end.by, 'server');
@@ -74,13 +83,19 @@ describe('events', () => {
     await assert.rejects(api.events({ project: 'forbidden' }), (error: unknown) => {
       assert.ok(error instanceof APIException);
       assert.equal(error.status, 403);
-      assert.equal(error.message, 'GET ws://lxd/1.0/events?project=forbidden not authorized (HTTP 403, websocket refused)');
+      assert.equal(
+        error.message,
+        'GET ws://lxd/1.0/events?project=forbidden not authorized (HTTP 403, websocket refused)',
+      );
       return true;
     });
   });
 
   test('a missing socket rejects with APIConnectionError and the socket hint', async () => {
-    const gone = await wsUnixServer((_req, res) => res.end(), () => 400);
+    const gone = await wsUnixServer(
+      (_req, res) => res.end(),
+      () => 400,
+    );
     const stale = API.factory(gone.socketPath);
     await gone.close();
     await assert.rejects(stale.events(), (error: unknown) => {

@@ -18,7 +18,8 @@ interface FakeExec {
   waiters: ServerResponse[];
 }
 
-const texts = (ws: ServerSocket) => ws.received.filter((frame) => frame.opcode === 0x1).map((frame) => frame.payload.toString('utf8'));
+const texts = (ws: ServerSocket) =>
+  ws.received.filter((frame) => frame.opcode === 0x1).map((frame) => frame.payload.toString('utf8'));
 
 describe('api.exec() against a fake LXD', () => {
   let server: Awaited<ReturnType<typeof wsUnixServer>>;
@@ -35,7 +36,9 @@ describe('api.exec() against a fake LXD', () => {
     operation(exec.id, {
       class: 'websocket',
       description: 'Executing command',
-      ...(exec.result ? { status: 'Success', status_code: 200, metadata: exec.result } : { metadata: { fds: exec.secrets, command: exec.body.command } }),
+      ...(exec.result
+        ? { status: 'Success', status_code: 200, metadata: exec.result }
+        : { metadata: { fds: exec.secrets, command: exec.body.command } }),
     });
 
   /** What the command does once every websocket is connected, as LXD starts it then. */
@@ -90,7 +93,10 @@ describe('api.exec() against a fake LXD', () => {
             const exec: FakeExec = { id, body, secrets, sockets: {}, control: [], waiters: [] };
             execs.set(id, exec);
             // "stale" hands out secrets the server no longer accepts.
-            const handed = instance === 'stale' ? Object.fromEntries(names.map((name) => [name, `revoked-${name}-fedcba9876543210`])) : secrets;
+            const handed =
+              instance === 'stale'
+                ? Object.fromEntries(names.map((name) => [name, `revoked-${name}-fedcba9876543210`]))
+                : secrets;
             return accepted(res, { ...state(exec), metadata: { fds: handed, command: body.command } });
           }
           const wait = /^\/1\.0\/operations\/([^/]+)\/wait$/.exec(url.pathname)?.[1];
@@ -127,12 +133,21 @@ describe('api.exec() against a fake LXD', () => {
   test('non-interactive: the request, one websocket per fd with its secret, stdin echoed, stderr apart, exit code 3', async () => {
     const session = await api.exec('c1', ['cat'], { env: { FOO: 'bar' }, cwd: '/root', user: 1000 });
     const exec = execs.get('exec-1') as FakeExec;
-    assert.deepEqual(exec.body, { command: ['cat'], 'wait-for-websocket': true, interactive: false, environment: { FOO: 'bar' }, cwd: '/root', user: 1000 });
+    assert.deepEqual(exec.body, {
+      command: ['cat'],
+      'wait-for-websocket': true,
+      interactive: false,
+      environment: { FOO: 'bar' },
+      cwd: '/root',
+      user: 1000,
+    });
     assert.equal(session.interactive, false);
     assert.equal(session.result.operation, '/1.0/operations/exec-1');
     assert.deepEqual(
       upgrades.filter((url) => url.startsWith('/1.0/operations/exec-1/')).sort(),
-      ['0', '1', '2', 'control'].map((fd) => `/1.0/operations/exec-1/websocket?secret=exec-1-secret-${fd}-0123456789abcdef`).sort(),
+      ['0', '1', '2', 'control']
+        .map((fd) => `/1.0/operations/exec-1/websocket?secret=exec-1-secret-${fd}-0123456789abcdef`)
+        .sort(),
     );
     const [stdout, stderr] = [readAll(session.stdout), readAll(session.stderr)];
     session.stdin.write('hello\n');
@@ -150,7 +165,14 @@ describe('api.exec() against a fake LXD', () => {
   test('interactive: resize and signal send the control messages LXD expects; the barrier is answered; exit code 143', async () => {
     const session = await api.exec('c1', ['sh'], { interactive: true, width: 80, height: 24 });
     const exec = execs.get(`exec-${count}`) as FakeExec;
-    assert.deepEqual(exec.body, { command: ['sh'], 'wait-for-websocket': true, interactive: true, environment: {}, width: 80, height: 24 });
+    assert.deepEqual(exec.body, {
+      command: ['sh'],
+      'wait-for-websocket': true,
+      interactive: true,
+      environment: {},
+      width: 80,
+      height: 24,
+    });
     assert.deepEqual(Object.keys(exec.sockets).sort(), ['0', 'control']);
     assert.equal(session.interactive, true);
     const output = readAll(session.stdout);
@@ -160,7 +182,10 @@ describe('api.exec() against a fake LXD', () => {
     assert.equal(await session.exitCode, 143);
     assert.equal(await output, 'hi\rbye\r\n');
     assert.equal(await readAll(session.stderr), '');
-    assert.deepEqual(exec.control, ['{"command":"window-resize","args":{"width":"100","height":"40"}}', '{"command":"signal","signal":15}']);
+    assert.deepEqual(exec.control, [
+      '{"command":"window-resize","args":{"width":"100","height":"40"}}',
+      '{"command":"signal","signal":15}',
+    ]);
     // LXD 5.0.2 completes an interactive exec only once the client has ended its side of fd 0: our barrier.
     assert.deepEqual(texts(exec.sockets['0'] as ServerSocket), ['']);
     // Once done, the control socket is closed too.
@@ -172,7 +197,10 @@ describe('api.exec() against a fake LXD', () => {
     await assert.rejects(api.exec('stale', ['true']), (error: unknown) => {
       assert.ok(error instanceof APIException);
       assert.equal(error.status, 403);
-      assert.equal(error.message, `GET ws://lxd/1.0/operations/exec-${count}/websocket?secret=<redacted> permission denied (HTTP 403, websocket refused)`);
+      assert.equal(
+        error.message,
+        `GET ws://lxd/1.0/operations/exec-${count}/websocket?secret=<redacted> permission denied (HTTP 403, websocket refused)`,
+      );
       assert.doesNotMatch(error.message, /revoked|fedcba9876543210/);
       return true;
     });
@@ -184,9 +212,15 @@ describe('api.exec() against a fake LXD', () => {
       message: `POST ${api.endpoint}/1.0/instances/nows/exec: not an exec operation with websockets (no metadata.fds); send wait-for-websocket: true`,
     });
     const before = count;
-    await assert.rejects(api.exec('c1', []), { name: 'TypeError', message: 'command must be a non-empty array of strings, e.g. ["sh", "-c", "echo hi"]' });
+    await assert.rejects(api.exec('c1', []), {
+      name: 'TypeError',
+      message: 'command must be a non-empty array of strings, e.g. ["sh", "-c", "echo hi"]',
+    });
     for (const command of ['ls', ['ls', 1]] as unknown as string[][]) {
-      await assert.rejects(api.exec('c1', command), { name: 'TypeError', message: 'command must be a non-empty array of strings, e.g. ["sh", "-c", "echo hi"]' });
+      await assert.rejects(api.exec('c1', command), {
+        name: 'TypeError',
+        message: 'command must be a non-empty array of strings, e.g. ["sh", "-c", "echo hi"]',
+      });
     }
     assert.equal(count, before, 'nothing was sent');
   });
@@ -194,7 +228,10 @@ describe('api.exec() against a fake LXD', () => {
   test('an aborted signal rejects with its reason before the exec is sent', async () => {
     const before = count;
     const reason = new Error('never mind');
-    await assert.rejects(api.exec('c1', ['true'], { signal: AbortSignal.abort(reason) }), (error: unknown) => error === reason);
+    await assert.rejects(
+      api.exec('c1', ['true'], { signal: AbortSignal.abort(reason) }),
+      (error: unknown) => error === reason,
+    );
     assert.equal(count, before, 'nothing was sent');
   });
 

@@ -38,7 +38,8 @@ describe('API.factory()', () => {
       name: 'APIConnectionError',
       code: 'ENOENT',
       endpoint: 'http+unix://%2Fnonexistent%2Flxd%2Funix.socket',
-      message: 'Socket /nonexistent/lxd/unix.socket does not exist (is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path)',
+      message:
+        'Socket /nonexistent/lxd/unix.socket does not exist (is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path)',
     });
   });
 
@@ -46,16 +47,19 @@ describe('API.factory()', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lxdapi-dir-'));
     try {
       writeFileSync(join(dir, 'unix.socket'), '');
-      assert.deepEqual(socketCandidates({ LXD_SOCKET: '/a.sock', LXD_DIR: '/b', INCUS_SOCKET: '/c.sock', INCUS_DIR: '/d' }), [
-        '/a.sock',
-        '/b/unix.socket',
-        '/var/snap/lxd/common/lxd/unix.socket',
-        '/var/lib/lxd/unix.socket',
-        '/c.sock',
-        '/d/unix.socket',
-        '/run/incus/unix.socket',
-        '/var/lib/incus/unix.socket',
-      ]);
+      assert.deepEqual(
+        socketCandidates({ LXD_SOCKET: '/a.sock', LXD_DIR: '/b', INCUS_SOCKET: '/c.sock', INCUS_DIR: '/d' }),
+        [
+          '/a.sock',
+          '/b/unix.socket',
+          '/var/snap/lxd/common/lxd/unix.socket',
+          '/var/lib/lxd/unix.socket',
+          '/c.sock',
+          '/d/unix.socket',
+          '/run/incus/unix.socket',
+          '/var/lib/incus/unix.socket',
+        ],
+      );
       assert.equal(findSocket({ LXD_SOCKET: '/missing.sock', LXD_DIR: dir }), join(dir, 'unix.socket'));
       assert.equal(findSocket({ INCUS_DIR: dir }), join(dir, 'unix.socket'));
     } finally {
@@ -91,10 +95,17 @@ describe('API.factory()', () => {
   test('refuses plain http:// without a dispatcher, and other schemes always', () => {
     assert.throws(() => API.factory('http://127.0.0.1:8443'), {
       name: 'TypeError',
-      message: 'http://127.0.0.1:8443: LXD serves its API over HTTPS only; use https://, or pass a dispatcher for a plain-HTTP proxy',
+      message:
+        'http://127.0.0.1:8443: LXD serves its API over HTTPS only; use https://, or pass a dispatcher for a plain-HTTP proxy',
     });
-    assert.throws(() => API.factory('ftp://host'), { name: 'TypeError', message: 'ftp://host: unsupported scheme ftp:, use a socket path or https://host:port' });
-    assert.throws(() => API.factory('not a url'), { name: 'TypeError', message: 'not a url is not a socket path or an https:// URL' });
+    assert.throws(() => API.factory('ftp://host'), {
+      name: 'TypeError',
+      message: 'ftp://host: unsupported scheme ftp:, use a socket path or https://host:port',
+    });
+    assert.throws(() => API.factory('not a url'), {
+      name: 'TypeError',
+      message: 'not a url is not a socket path or an https:// URL',
+    });
     const dispatcher = new Agent();
     const api = API.factory('http://127.0.0.1:8443/', { dispatcher });
     assert.equal(api.endpoint, 'http://127.0.0.1:8443');
@@ -106,7 +117,11 @@ describe('API.factory()', () => {
     await built.get('');
     await built.close();
     assert.equal((built.dispatcher as Agent).closed, true);
-    await assert.rejects(built.get(''), { name: 'APIConnectionError', code: 'UND_ERR_DESTROYED', hint: 'this API was closed (api.close()): make a new one' });
+    await assert.rejects(built.get(''), {
+      name: 'APIConnectionError',
+      code: 'UND_ERR_DESTROYED',
+      hint: 'this API was closed (api.close()): make a new one',
+    });
 
     const dispatcher = new Agent({ connect: { socketPath: server.socketPath } });
     const injected = API.factory(server.socketPath, { dispatcher });
@@ -122,8 +137,16 @@ describe('API.factory()', () => {
     assert.equal(api.waitTimeout, 30);
     assert.equal(api.project, undefined);
     assert.equal(api.userAgent, `lxdapi/${VERSION}`);
-    const custom = API.factory(server.socketPath, { defaultVersion: '2.0', waitTimeout: 5, project: 'p1', userAgent: 'robot/1' });
-    assert.deepEqual([custom.defaultVersion, custom.waitTimeout, custom.project, custom.userAgent], ['2.0', 5, 'p1', 'robot/1']);
+    const custom = API.factory(server.socketPath, {
+      defaultVersion: '2.0',
+      waitTimeout: 5,
+      project: 'p1',
+      userAgent: 'robot/1',
+    });
+    assert.deepEqual(
+      [custom.defaultVersion, custom.waitTimeout, custom.project, custom.userAgent],
+      ['2.0', 5, 'p1', 'robot/1'],
+    );
   });
 });
 
@@ -137,7 +160,10 @@ describe('new API() and formatUrl()', () => {
 
   test('puts relative urls under the default version and keeps absolute paths', () => {
     assert.equal(api.formatUrl('instances'), 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket/1.0/instances');
-    assert.equal(api.formatUrl('/1.0/operations/abc/wait?timeout=30'), 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket/1.0/operations/abc/wait?timeout=30');
+    assert.equal(
+      api.formatUrl('/1.0/operations/abc/wait?timeout=30'),
+      'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket/1.0/operations/abc/wait?timeout=30',
+    );
     assert.equal(api.formatUrl('/'), 'http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket/');
   });
 });

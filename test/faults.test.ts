@@ -41,7 +41,10 @@ describe('a server that breaks, over a unix socket', () => {
     const error = await api.get('invalid-json').catch((e: unknown) => e);
     assert.ok(error instanceof APIException);
     assert.equal(error.status, 200);
-    assert.equal(error.message, `${at('invalid-json')} invalid JSON in the response (Expected property name or '}' in JSON at position 27): {"type":"sync","metadata":{`);
+    assert.equal(
+      error.message,
+      `${at('invalid-json')} invalid JSON in the response (Expected property name or '}' in JSON at position 27): {"type":"sync","metadata":{`,
+    );
     assert.ok(error.cause instanceof SyntaxError);
     assert.deepEqual(error.result.body, Buffer.from('{"type":"sync","metadata":{'));
   });
@@ -74,7 +77,10 @@ describe('a server that breaks, over a unix socket', () => {
       assert.ok(error instanceof APIConnectionError);
       assert.equal(error.code, 'ERR_LXD_TIMEOUT');
       assert.equal(error.endpoint, api.endpoint);
-      assert.equal(error.message, `${at(path)} failed: timed out after 300 ms (no complete answer before the timeout option expired)`);
+      assert.equal(
+        error.message,
+        `${at(path)} failed: timed out after 300 ms (no complete answer before the timeout option expired)`,
+      );
     }
     const withDefault = API.factory(server.socketPath, { timeout: 200 });
     await assert.rejects(withDefault.get('never-answers'), { code: 'ERR_LXD_TIMEOUT' });
@@ -90,8 +96,14 @@ describe('a server that breaks, over a unix socket', () => {
   });
 
   test('an empty body, null, or JSON that is no LXD envelope: APIException saying so', async () => {
-    await assert.rejects(api.get('empty-200'), { name: 'APIException', message: `${at('empty-200')} empty response body where an LXD JSON envelope was expected` });
-    await assert.rejects(api.get('null-200'), { name: 'APIException', message: `${at('null-200')} the response is not an LXD envelope (no type sync, async or error): null` });
+    await assert.rejects(api.get('empty-200'), {
+      name: 'APIException',
+      message: `${at('empty-200')} empty response body where an LXD JSON envelope was expected`,
+    });
+    await assert.rejects(api.get('null-200'), {
+      name: 'APIException',
+      message: `${at('null-200')} the response is not an LXD envelope (no type sync, async or error): null`,
+    });
     await assert.rejects(api.get('not-envelope'), {
       name: 'APIException',
       message: `${at('not-envelope')} the response is not an LXD envelope (no type sync, async or error): {"hello":"world"}`,
@@ -99,9 +111,16 @@ describe('a server that breaks, over a unix socket', () => {
   });
 
   test('a 202 without an operation: APIException, and wait() has nothing to wait for', async () => {
-    await assert.rejects(api.get('async-without-operation'), { name: 'APIException', status: 202, message: `${at('async-without-operation')} async response without an operation URL` });
+    await assert.rejects(api.get('async-without-operation'), {
+      name: 'APIException',
+      status: 202,
+      message: `${at('async-without-operation')} async response without an operation URL`,
+    });
     const plain = await api.get('ok');
-    await assert.rejects(plain.wait(), { name: 'Error', message: `${at('ok')} returned a sync response with no operation to wait for` });
+    await assert.rejects(plain.wait(), {
+      name: 'Error',
+      message: `${at('ok')} returned a sync response with no operation to wait for`,
+    });
   });
 
   test('50 MB of JSON is parsed; maxResponseBytes caps what is buffered', async () => {
@@ -117,7 +136,10 @@ describe('a server that breaks, over a unix socket', () => {
   });
 
   test('metadata nested 100,000 levels deep: validated without a stack overflow', async () => {
-    await assert.rejects(api.get('deep-json'), { name: 'APIException', message: `${at('deep-json')} failed at the bottom` });
+    await assert.rejects(api.get('deep-json'), {
+      name: 'APIException',
+      message: `${at('deep-json')} failed at the bottom`,
+    });
   });
 
   test('an aborted request rejects with the signal reason, as fetch does', async () => {
@@ -146,16 +168,52 @@ describe('bad arguments: a TypeError before any traffic', () => {
   circular.self = circular;
   // The message exactly, or (V8's own text for a circular structure) its start; read once the API exists.
   const cases: Array<[string, () => Promise<unknown>, () => string | RegExp]> = [
-    ['json that is not serialisable', () => api.post('ok', { json: { n: 1n } }), () => 'the json option is not serialisable as JSON: Do not know how to serialize a BigInt'],
-    ['circular json', () => api.post('ok', { json: circular }), () => /^the json option is not serialisable as JSON: Converting circular structure to JSON/],
+    [
+      'json that is not serialisable',
+      () => api.post('ok', { json: { n: 1n } }),
+      () => 'the json option is not serialisable as JSON: Do not know how to serialize a BigInt',
+    ],
+    [
+      'circular json',
+      () => api.post('ok', { json: circular }),
+      () => /^the json option is not serialisable as JSON: Converting circular structure to JSON/,
+    ],
     ['both json and body', () => api.post('ok', { json: {}, body: 'x' }), () => 'pass either json or body, not both'],
-    ['an unknown method', () => api.request('BREW', 'ok'), () => 'unknown HTTP method BREW; use one of GET, HEAD, POST, PUT, PATCH, DELETE'],
-    ['a relative url with ..', () => api.get('instances/../../etc/passwd'), () => "instances/../../etc/passwd: '.' and '..' segments are not allowed in a url"],
-    ['an encoded ..', () => api.get('/1.0/%2e%2e/x'), () => "/1.0/%2e%2e/x: '.' and '..' segments are not allowed in a url"],
-    ['a full URL to another host', () => api.get('https://evil.example/1.0?secret=s3cr3t'), () => `https://evil.example/1.0?secret=<redacted> is not on this API's endpoint ${api.endpoint}`],
-    ['an object as a query value', () => api.get('ok', { query: { filter: { name: 'x' } as unknown as string } }), () => 'query parameter filter must be a string, number or boolean, got object'],
-    ['null as a query value', () => api.get('ok', { query: { filter: null as unknown as string } }), () => 'query parameter filter must be a string, number or boolean, got null'],
-    ['a body of the wrong type', () => api.post('ok', { body: 42 as unknown as string }), () => 'the body option must be a string, Uint8Array, Readable or AsyncIterable'],
+    [
+      'an unknown method',
+      () => api.request('BREW', 'ok'),
+      () => 'unknown HTTP method BREW; use one of GET, HEAD, POST, PUT, PATCH, DELETE',
+    ],
+    [
+      'a relative url with ..',
+      () => api.get('instances/../../etc/passwd'),
+      () => "instances/../../etc/passwd: '.' and '..' segments are not allowed in a url",
+    ],
+    [
+      'an encoded ..',
+      () => api.get('/1.0/%2e%2e/x'),
+      () => "/1.0/%2e%2e/x: '.' and '..' segments are not allowed in a url",
+    ],
+    [
+      'a full URL to another host',
+      () => api.get('https://evil.example/1.0?secret=s3cr3t'),
+      () => `https://evil.example/1.0?secret=<redacted> is not on this API's endpoint ${api.endpoint}`,
+    ],
+    [
+      'an object as a query value',
+      () => api.get('ok', { query: { filter: { name: 'x' } as unknown as string } }),
+      () => 'query parameter filter must be a string, number or boolean, got object',
+    ],
+    [
+      'null as a query value',
+      () => api.get('ok', { query: { filter: null as unknown as string } }),
+      () => 'query parameter filter must be a string, number or boolean, got null',
+    ],
+    [
+      'a body of the wrong type',
+      () => api.post('ok', { body: 42 as unknown as string }),
+      () => 'the body option must be a string, Uint8Array, Readable or AsyncIterable',
+    ],
   ];
   for (const [name, call, expected] of cases) {
     test(name, async () => {
@@ -200,7 +258,9 @@ describe('sockets that cannot be used', () => {
     }
   });
 
-  test('a socket this user may not open: EACCES, asking about the lxd group', { skip: process.getuid?.() !== 0 && 'needs root to run a child as nobody' }, async () => {
+  test('a socket this user may not open: EACCES, asking about the lxd group', {
+    skip: process.getuid?.() !== 0 && 'needs root to run a child as nobody',
+  }, async () => {
     const server = await faultServer();
     chmodSync(join(server.socketPath, '..'), 0o755);
     chmodSync(server.socketPath, 0o600);
@@ -218,7 +278,10 @@ describe('sockets that cannot be used', () => {
 
 test('a child process that meets every fault exits by itself: no live socket, timer or unhandled rejection', () => {
   const started = Date.now();
-  const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'all-faults.ts')], { encoding: 'utf8', timeout: 60_000 });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'all-faults.ts')], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(child.signal, null, `killed after ${Date.now() - started} ms: ${child.stderr}`);
   assert.equal(child.stderr, '');
   assert.equal(child.status, 0);
@@ -242,7 +305,9 @@ test('a child process that meets every fault exits by itself: no live socket, ti
   ]);
 });
 
-test('a socket in a folder this user may not search: factory() says permission denied, not missing', { skip: process.getuid?.() !== 0 && 'needs root to run a child as nobody' }, async () => {
+test('a socket in a folder this user may not search: factory() says permission denied, not missing', {
+  skip: process.getuid?.() !== 0 && 'needs root to run a child as nobody',
+}, async () => {
   const server = await faultServer();
   chmodSync(join(server.socketPath, '..'), 0o700);
   try {
@@ -262,7 +327,11 @@ describe('the same faults over TLS, with a pinned certificate', () => {
   let api: API;
   before(async () => {
     server = await faultServer(pair);
-    api = API.factory(server.url.replace('127.0.0.1', 'localhost'), { serverCert: pair.cert, cert: pair.cert, key: pair.key });
+    api = API.factory(server.url.replace('127.0.0.1', 'localhost'), {
+      serverCert: pair.cert,
+      cert: pair.cert,
+      key: pair.key,
+    });
   });
   after(async () => {
     await api.close();

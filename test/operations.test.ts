@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { API, APIException, APINotFoundException, type Operation } from '../src/index.ts';
-import { OperationGoneError, OperationNotCancellableError, OperationTimeoutError, operationProgress } from '../src/operations.ts';
+import {
+  API,
+  APIException,
+  APINotFoundException,
+  type Operation,
+  OperationGoneError,
+  OperationNotCancellableError,
+  OperationTimeoutError,
+  operationProgress,
+} from '../src/index.ts';
 import { runTsx } from './helpers/child.ts';
 import { accepted, failure, operation, reply, sync, type TestServer, unixServer } from './helpers/server.ts';
 
@@ -11,7 +19,11 @@ describe('waitUntilDone() and cancel()', () => {
   let api: API;
   // How many /wait requests each operation has had.
   const polls = new Map<string, number>();
-  const progress = [{ stage: 'unpack', percent: '10' }, { stage: 'unpack', percent: '10' }, { stage: 'unpack', percent: '60' }];
+  const progress = [
+    { stage: 'unpack', percent: '10' },
+    { stage: 'unpack', percent: '10' },
+    { stage: 'unpack', percent: '60' },
+  ];
 
   // How each held /wait of an operation ended: answered at its timeout, or cut by the client before.
   const ends = new Map<string, Array<Promise<'answered' | 'cut'>>>();
@@ -37,14 +49,16 @@ describe('waitUntilDone() and cancel()', () => {
       const url = new URL(req.url ?? '', 'http://lxd');
       const timeout = Number(url.searchParams.get('timeout'));
       const id = /^\/1\.0\/(?:operations|start)\/([^/]+)/.exec(url.pathname)?.[1] ?? '';
-      if (req.method === 'POST' && url.pathname === '/1.0/start/op-finished') return accepted(res, operation(id, { may_cancel: true }));
+      if (req.method === 'POST' && url.pathname === '/1.0/start/op-finished')
+        return accepted(res, operation(id, { may_cancel: true }));
       if (req.method === 'POST' && url.pathname.startsWith('/1.0/start/')) {
         return accepted(res, operation(id, id === 'op-cancellable' ? { may_cancel: true } : {}));
       }
       if (req.method === 'GET' && url.pathname === '/1.0/operations/op-finished') {
         return reply(res, 200, sync(operation('op-finished', { status: 'Success', status_code: 200 })));
       }
-      if (req.method === 'DELETE' && url.pathname === '/1.0/operations/op-cancellable') return reply(res, 200, sync(null));
+      if (req.method === 'DELETE' && url.pathname === '/1.0/operations/op-cancellable')
+        return reply(res, 200, sync(null));
       if (req.method === 'GET' && url.pathname === '/1.0/operations/op-cancellable') {
         return reply(res, 200, sync(operation('op-cancellable', { may_cancel: true, status: 'Cancelling' })));
       }
@@ -62,10 +76,30 @@ describe('waitUntilDone() and cancel()', () => {
           // A short poll each time (the progress interval), with the progress LXD reports; done on the fourth.
           const step = progress[count - 1];
           if (step) return setTimeout(() => reply(res, 200, sync(operation(id, { metadata: { progress: step } }))), 20);
-          return reply(res, 200, sync(operation(id, { status: 'Success', status_code: 200, metadata: { progress: { stage: 'unpack', percent: '100' } } })));
+          return reply(
+            res,
+            200,
+            sync(
+              operation(id, {
+                status: 'Success',
+                status_code: 200,
+                metadata: { progress: { stage: 'unpack', percent: '100' } },
+              }),
+            ),
+          );
         }
         case 'op-failed':
-          return reply(res, 200, sync(operation(id, { status: 'Failure', status_code: 400, err: 'Failed creating instance record: Instance "c1" already exists' })));
+          return reply(
+            res,
+            200,
+            sync(
+              operation(id, {
+                status: 'Failure',
+                status_code: 400,
+                err: 'Failed creating instance record: Instance "c1" already exists',
+              }),
+            ),
+          );
         case 'op-gone':
           return reply(res, 404, failure(404, 'Operation not found'));
         default:
@@ -80,7 +114,8 @@ describe('waitUntilDone() and cancel()', () => {
   });
 
   const start = (id: string) => api.post<Operation>(`/1.0/start/${id}`, { json: {} });
-  const waits = (id: string) => server.seen.filter((seen) => seen.url.startsWith(`/1.0/operations/${id}/wait`)).map((seen) => seen.url);
+  const waits = (id: string) =>
+    server.seen.filter((seen) => seen.url.startsWith(`/1.0/operations/${id}/wait`)).map((seen) => seen.url);
 
   test('keeps long-polling while status_code < 200, one poll at a time, and resolves with the final /wait', async () => {
     const started = performance.now();
@@ -89,7 +124,11 @@ describe('waitUntilDone() and cancel()', () => {
     assert.equal(done.status, 200);
     assert.equal(done.metadata.status_code, 200);
     assert.equal(done.metadata.status, 'Success');
-    assert.deepEqual(waits('op-long'), ['/1.0/operations/op-long/wait?timeout=1', '/1.0/operations/op-long/wait?timeout=1', '/1.0/operations/op-long/wait?timeout=1']);
+    assert.deepEqual(waits('op-long'), [
+      '/1.0/operations/op-long/wait?timeout=1',
+      '/1.0/operations/op-long/wait?timeout=1',
+      '/1.0/operations/op-long/wait?timeout=1',
+    ]);
     // Two polls held for their full second each, then the answer.
     assert.ok(elapsed >= 1900 && elapsed < 4000, `took ${elapsed} ms`);
   });
@@ -102,7 +141,10 @@ describe('waitUntilDone() and cancel()', () => {
       assert.ok(error instanceof OperationTimeoutError);
       assert.equal(error.name, 'OperationTimeoutError');
       assert.equal(error.code, 'ERR_LXD_OPERATION_TIMEOUT');
-      assert.equal(error.message, 'operation /1.0/operations/op-forever (Creating instance, still Running 103) did not finish within 2.5 s');
+      assert.equal(
+        error.message,
+        'operation /1.0/operations/op-forever (Creating instance, still Running 103) did not finish within 2.5 s',
+      );
       assert.equal(error.operation, '/1.0/operations/op-forever');
       assert.equal(error.waited, 2.5);
       assert.equal(error.last?.id, 'op-forever');
@@ -130,7 +172,9 @@ describe('waitUntilDone() and cancel()', () => {
 
   test('onProgress is called when metadata changes, not for an unchanged poll', async () => {
     const seen: Array<string | undefined> = [];
-    const done = await (await start('op-progress')).waitUntilDone({ onProgress: (op) => seen.push(operationProgress(op)) });
+    const done = await (await start('op-progress')).waitUntilDone({
+      onProgress: (op) => seen.push(operationProgress(op)),
+    });
     assert.deepEqual(seen, ['unpack 10%', 'unpack 60%', 'unpack 100%']);
     assert.equal(done.metadata.status_code, 200);
     assert.deepEqual(waits('op-progress'), Array(4).fill('/1.0/operations/op-progress/wait?timeout=1'));
@@ -157,7 +201,10 @@ describe('waitUntilDone() and cancel()', () => {
     await assert.rejects(result.waitUntilDone(), (error: unknown) => {
       assert.ok(error instanceof APIException);
       assert.ok(!(error instanceof APINotFoundException));
-      assert.equal(error.message, `GET ${api.endpoint}/1.0/operations/op-failed/wait?timeout=1 Failed creating instance record: Instance "c1" already exists`);
+      assert.equal(
+        error.message,
+        `GET ${api.endpoint}/1.0/operations/op-failed/wait?timeout=1 Failed creating instance record: Instance "c1" already exists`,
+      );
       return true;
     });
   });
@@ -168,7 +215,10 @@ describe('waitUntilDone() and cancel()', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(reason), 100);
     const held = endsOf('op-forever').length;
-    await assert.rejects(result.waitUntilDone({ timeout: 20, signal: controller.signal }), (error: unknown) => error === reason);
+    await assert.rejects(
+      result.waitUntilDone({ timeout: 20, signal: controller.signal }),
+      (error: unknown) => error === reason,
+    );
     // The poll in flight was cut by the abort, not answered at its end.
     assert.deepEqual(await Promise.all(endsOf('op-forever').slice(held)), ['cut']);
     const early = new AbortController();
@@ -217,7 +267,8 @@ describe('waitUntilDone() and cancel()', () => {
     const before = server.seen.length;
     await assert.rejects(result.cancel({ refresh: true }), {
       name: 'OperationNotCancellableError',
-      message: 'operation /1.0/operations/op-finished (Creating instance, Success) cannot be cancelled: LXD reports may_cancel false',
+      message:
+        'operation /1.0/operations/op-finished (Creating instance, Success) cannot be cancelled: LXD reports may_cancel false',
     });
     assert.deepEqual(
       server.seen.slice(before).map((seen) => `${seen.method} ${seen.url}`),
@@ -230,7 +281,10 @@ describe('waitUntilDone() and cancel()', () => {
     const reason = new Error('not now');
     const before = server.seen.length;
     for (const refresh of [false, true]) {
-      await assert.rejects(result.cancel({ refresh, signal: AbortSignal.abort(reason) }), (error: unknown) => error === reason);
+      await assert.rejects(
+        result.cancel({ refresh, signal: AbortSignal.abort(reason) }),
+        (error: unknown) => error === reason,
+      );
     }
     assert.equal(server.seen.length, before);
   });
@@ -246,7 +300,10 @@ describe('waitUntilDone() and cancel()', () => {
     const before = waits('op-progress').length;
     await (await start('op-progress')).waitUntilDone({ progressInterval: 5 });
     urls.push(...waits('op-progress').slice(before));
-    assert.deepEqual(urls, ['timeout=3', 'timeout=1', 'timeout=1'].map((query) => `/1.0/operations/op-progress/wait?${query}`));
+    assert.deepEqual(
+      urls,
+      ['timeout=3', 'timeout=1', 'timeout=1'].map((query) => `/1.0/operations/op-progress/wait?${query}`),
+    );
   });
 
   test('cancel() rejects with OperationNotCancellableError and sends nothing when may_cancel is false', async () => {
@@ -257,7 +314,10 @@ describe('waitUntilDone() and cancel()', () => {
       assert.equal(error.name, 'OperationNotCancellableError');
       assert.equal(error.code, 'ERR_LXD_NOT_CANCELLABLE');
       assert.equal(error.operation, '/1.0/operations/op-fixed');
-      assert.equal(error.message, 'operation /1.0/operations/op-fixed (Creating instance, Running) cannot be cancelled: LXD reports may_cancel false');
+      assert.equal(
+        error.message,
+        'operation /1.0/operations/op-fixed (Creating instance, Running) cannot be cancelled: LXD reports may_cancel false',
+      );
       return true;
     });
     assert.equal(server.seen.length, before, 'no request was sent');

@@ -41,7 +41,10 @@ describe('timeout: the API default, the request option, serverTimeout', () => {
     const controller = new AbortController();
     // The API's 100 ms timer would fire first, in this same event loop, if it applied.
     setTimeout(() => controller.abort(reason), 400);
-    await assert.rejects(api.get('never-answers', { serverTimeout: 5, signal: controller.signal }), (error: unknown) => error === reason);
+    await assert.rejects(
+      api.get('never-answers', { serverTimeout: 5, signal: controller.signal }),
+      (error: unknown) => error === reason,
+    );
   });
 
   test("the API's timeout bounds a websocket handshake too; the websocket's own timeout wins", async () => {
@@ -159,7 +162,10 @@ describe('websocket and events options', () => {
 
   test('events: an empty type list is a TypeError, and nothing is sent', async () => {
     const before = upgrades.length;
-    await assert.rejects(api.events({ type: [] }), { name: 'TypeError', message: 'the type option lists no event type' });
+    await assert.rejects(api.events({ type: [] }), {
+      name: 'TypeError',
+      message: 'the type option lists no event type',
+    });
     assert.equal(upgrades.length, before);
   });
 
@@ -169,7 +175,8 @@ describe('websocket and events options', () => {
       await assert.rejects(v2.events({ timeout: 200 }), {
         name: 'APIConnectionError',
         code: 'ERR_LXD_TIMEOUT',
-        message: 'GET ws://lxd/2.0/events failed: timed out after 200 ms (no complete answer before the timeout option expired)',
+        message:
+          'GET ws://lxd/2.0/events failed: timed out after 200 ms (no complete answer before the timeout option expired)',
       });
       assert.equal(upgrades.at(-1)?.url, '/2.0/events');
     } finally {

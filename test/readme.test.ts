@@ -28,9 +28,9 @@ test('every TypeScript snippet of the README compiles against the library', asyn
       }),
     );
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const result = await promisify(execFile)(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' }).catch(
-      (error: { stdout: string }) => error,
-    );
+    const result = await promisify(execFile)(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], {
+      encoding: 'utf8',
+    }).catch((error: { stdout: string }) => error);
     assert.equal(result.stdout, '');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -10,9 +10,16 @@ describe('requests', () => {
   before(async () => {
     server = await unixServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
-      if (path === '/1.0/instances/c1' && req.method === 'GET') return reply(res, 200, sync({ name: 'c1' }), { etag: '"abc123"' });
+      if (path === '/1.0/instances/c1' && req.method === 'GET')
+        return reply(res, 200, sync({ name: 'c1' }), { etag: '"abc123"' });
       if (path === '/1.0/instances/c1' && req.method === 'PUT') {
-        if (req.headers['if-match'] !== '"abc123"') return reply(res, 412, { type: 'error', error: 'ETag doesn\'t match: abc123 vs stale', error_code: 412, metadata: null });
+        if (req.headers['if-match'] !== '"abc123"')
+          return reply(res, 412, {
+            type: 'error',
+            error: "ETag doesn't match: abc123 vs stale",
+            error_code: 412,
+            metadata: null,
+          });
         return accepted(res, operation('put-1'));
       }
       if (path === '/1.0/instances/c1/files') {
@@ -20,7 +27,12 @@ describe('requests', () => {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-lxd-type': 'file', 'x-lxd-mode': '0644' });
         return res.end(Buffer.from([0, 1, 2, 255]));
       }
-      if (path === '/1.0/echo') return reply(res, 200, sync({ method: req.method, url: req.url, headers: req.headers, body: req.body.toString('utf8') }));
+      if (path === '/1.0/echo')
+        return reply(
+          res,
+          200,
+          sync({ method: req.method, url: req.url, headers: req.headers, body: req.body.toString('utf8') }),
+        );
       return reply(res, 404, { type: 'error', error: 'Not Found', error_code: 404, metadata: null });
     });
     api = API.factory(server.socketPath);
@@ -32,7 +44,13 @@ describe('requests', () => {
 
   test('every verb is a call into request() with its method', async () => {
     type Echo = { method: string };
-    const results = [await api.get<Echo>('echo'), await api.post<Echo>('echo'), await api.put<Echo>('echo'), await api.patch<Echo>('echo'), await api.delete<Echo>('echo')];
+    const results = [
+      await api.get<Echo>('echo'),
+      await api.post<Echo>('echo'),
+      await api.put<Echo>('echo'),
+      await api.patch<Echo>('echo'),
+      await api.delete<Echo>('echo'),
+    ];
     assert.deepEqual(
       results.map((result) => [result.request.method, result.metadata.method]),
       ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((method) => [method, method]),
@@ -41,13 +59,18 @@ describe('requests', () => {
   });
 
   test('serialises json, sends it as application/json and keeps it on the result', async () => {
-    const result = await api.post<{ body: string; headers: Record<string, string> }>('echo', { json: { name: 'c1', source: { type: 'image' } } });
+    const result = await api.post<{ body: string; headers: Record<string, string> }>('echo', {
+      json: { name: 'c1', source: { type: 'image' } },
+    });
     assert.equal(result.metadata.body, '{"name":"c1","source":{"type":"image"}}');
     assert.equal(result.metadata.headers['content-type'], 'application/json');
     assert.equal(result.metadata.headers['user-agent'], api.userAgent);
     assert.deepEqual(result.request.body, { name: 'c1', source: { type: 'image' } });
     assert.equal(result.request.url, `${api.endpoint}/1.0/echo`);
-    assert.equal(result.requestSummary(), `POST ${api.endpoint}/1.0/echo\n{\n    "name": "c1",\n    "source": {\n        "type": "image"\n    }\n}`);
+    assert.equal(
+      result.requestSummary(),
+      `POST ${api.endpoint}/1.0/echo\n{\n    "name": "c1",\n    "source": {\n        "type": "image"\n    }\n}`,
+    );
   });
 
   test('streams raw bodies as application/octet-stream unless headers say otherwise', async () => {
@@ -71,14 +94,20 @@ describe('requests', () => {
       ['from readable', 'application/octet-stream'],
       ['from iterable', 'application/octet-stream'],
     ]);
-    const typed = await api.post<{ headers: Record<string, string> }>('echo', { body: 'x', headers: { 'Content-Type': 'text/plain', 'X-LXD-uid': '0' } });
+    const typed = await api.post<{ headers: Record<string, string> }>('echo', {
+      body: 'x',
+      headers: { 'Content-Type': 'text/plain', 'X-LXD-uid': '0' },
+    });
     assert.equal(typed.metadata.headers['content-type'], 'text/plain');
     assert.equal(typed.metadata.headers['x-lxd-uid'], '0');
     assert.equal(typed.requestSummary(), `POST ${api.endpoint}/1.0/echo\n<1 bytes>`);
   });
 
   test('a credential header reaches the server intact and is redacted in the result', async () => {
-    const result = await api.post<{ headers: Record<string, string> }>('echo', { body: 'x', headers: { Authorization: 'Bearer abc', 'X-Trace': 't1' } });
+    const result = await api.post<{ headers: Record<string, string> }>('echo', {
+      body: 'x',
+      headers: { Authorization: 'Bearer abc', 'X-Trace': 't1' },
+    });
     assert.equal(result.metadata.headers.authorization, 'Bearer abc');
     assert.deepEqual(result.request.headers, {
       'user-agent': `lxdapi/${VERSION}`,
@@ -92,14 +121,20 @@ describe('requests', () => {
     const result = await api.get<{ url: string }>('echo?recursion=1&a=b', {
       query: { filter: 'status eq Running & name eq "c 1"', recursion: 2, all: true, skipped: undefined },
     });
-    assert.equal(result.metadata.url, '/1.0/echo?recursion=2&a=b&filter=status+eq+Running+%26+name+eq+%22c+1%22&all=true');
+    assert.equal(
+      result.metadata.url,
+      '/1.0/echo?recursion=2&a=b&filter=status+eq+Running+%26+name+eq+%22c+1%22&all=true',
+    );
   });
 
   test('sends the project option on requests that set none of their own', async () => {
     const scoped = API.factory(server.socketPath, { project: 'team a' });
     try {
       assert.equal((await scoped.get<{ url: string }>('echo')).metadata.url, '/1.0/echo?project=team+a');
-      assert.equal((await scoped.get<{ url: string }>('echo', { query: { project: 'other' } })).metadata.url, '/1.0/echo?project=other');
+      assert.equal(
+        (await scoped.get<{ url: string }>('echo', { query: { project: 'other' } })).metadata.url,
+        '/1.0/echo?project=other',
+      );
       assert.equal((await scoped.get<{ url: string }>('echo?project=mine')).metadata.url, '/1.0/echo?project=mine');
     } finally {
       await scoped.close();

@@ -101,7 +101,9 @@ test('a GET /1.0 server response passes', () => {
   Object.assign(newer.environment, { instance_types: ['container'], server_lts: true });
   assert.deepEqual(checkResponse('GET', '/1.0', undefined, sync(newer)), []);
   Object.assign(newer.environment, { server_lts: 'yes' });
-  assert.deepEqual(checkResponse('GET', '/1.0', undefined, sync(newer)), ['metadata/environment/server_lts: must be boolean']);
+  assert.deepEqual(checkResponse('GET', '/1.0', undefined, sync(newer)), [
+    'metadata/environment/server_lts: must be boolean',
+  ]);
 });
 
 test('what LXD 5.0.2 sends where the spec says otherwise passes (the corrections of scripts/gen-types.ts)', () => {
@@ -135,18 +137,24 @@ test('an instance passes, alone and in a recursion=1 list', () => {
 test('an async response is checked as an operation', () => {
   const op = created(operation('66e83638-9dd7-4a26-aef2-5462814869a1'));
   assert.deepEqual(checkResponse('POST', 'instances', undefined, op), []);
-  assert.deepEqual(checkResponse('GET', 'instances', undefined, op), ['envelope: GET /1.0/instances is documented as sync, got async']);
+  assert.deepEqual(checkResponse('GET', 'instances', undefined, op), [
+    'envelope: GET /1.0/instances is documented as sync, got async',
+  ]);
 });
 
 test('an empty sync response must have {} as metadata', () => {
   assert.deepEqual(checkResponse('PATCH', 'instances/c1', undefined, sync({})), []);
-  assert.deepEqual(checkResponse('PATCH', 'instances/c1', undefined, sync({ x: 1 })), ['metadata: must NOT have more than 0 properties']);
+  assert.deepEqual(checkResponse('PATCH', 'instances/c1', undefined, sync({ x: 1 })), [
+    'metadata: must NOT have more than 0 properties',
+  ]);
 });
 
 test('a field the types lack is reported', () => {
   const extra = structuredClone(server);
   Object.assign(extra.environment, { server_fancy: true });
-  assert.deepEqual(checkResponse('GET', '/1.0', undefined, sync(extra)), ['metadata/environment: unexpected field "server_fancy"']);
+  assert.deepEqual(checkResponse('GET', '/1.0', undefined, sync(extra)), [
+    'metadata/environment: unexpected field "server_fancy"',
+  ]);
 });
 
 test('a field with the wrong type, and a missing one, are reported', () => {
@@ -155,9 +163,10 @@ test('a field with the wrong type, and a missing one, are reported', () => {
     'metadata: missing field "ephemeral"',
     'metadata/status_code: must be integer',
   ]);
-  assert.deepEqual(checkResponse('GET', 'instances', { recursion: 1 }, sync([instance, { ...instance, profiles: 'default' }])), [
-    'metadata/1/profiles: must be array',
-  ]);
+  assert.deepEqual(
+    checkResponse('GET', 'instances', { recursion: 1 }, sync([instance, { ...instance, profiles: 'default' }])),
+    ['metadata/1/profiles: must be array'],
+  );
 });
 
 test('routes without a JSON response pass, unknown routes do not', () => {
@@ -169,6 +178,10 @@ test('routes without a JSON response pass, unknown routes do not', () => {
     [],
   );
   assert.deepEqual(checkResponse('GET', 'nope', undefined, instanceEnvelope), ['no documented route for GET nope']);
-  assert.deepEqual(checkResponse('PATCH', 'instances', undefined, instanceEnvelope), ['PATCH is not documented for /1.0/instances']);
-  assert.deepEqual(checkResponse('GET', 'instances/c9', undefined, failure(404, 'Instance not found')), ['envelope: error response 404 Instance not found']);
+  assert.deepEqual(checkResponse('PATCH', 'instances', undefined, instanceEnvelope), [
+    'PATCH is not documented for /1.0/instances',
+  ]);
+  assert.deepEqual(checkResponse('GET', 'instances/c9', undefined, failure(404, 'Instance not found')), [
+    'envelope: error response 404 Instance not found',
+  ]);
 });

@@ -3,8 +3,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
+import type { TLSSocket } from 'node:tls';
 import { API, APIConnectionError } from '../src/index.ts';
 import { type Pair, selfSigned, signedBy } from './helpers/certs.ts';
 import { withEnv } from './helpers/env.ts';
@@ -49,7 +49,10 @@ describe('TLS remotes', () => {
     const error = await refusal(API.factory(server.url, { serverCert: otherPair.cert, ...client }));
     assert.equal(error.code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
     assert.equal(error.endpoint, server.url);
-    assert.equal(error.hint, `the server's certificate is not the pinned serverCert (${new X509Certificate(otherPair.cert).fingerprint256})`);
+    assert.equal(
+      error.hint,
+      `the server's certificate is not the pinned serverCert (${new X509Certificate(otherPair.cert).fingerprint256})`,
+    );
     assert.notEqual(serverFingerprint, new X509Certificate(otherPair.cert).fingerprint256);
   });
 
@@ -59,7 +62,10 @@ describe('TLS remotes', () => {
     try {
       const error = await refusal(API.factory(impostor.url, { serverCert: serverPair.cert, ...client }));
       assert.equal(error.code, 'ERR_LXD_CERT_PIN_MISMATCH');
-      assert.equal(error.message, `GET ${impostor.url}/1.0 failed: server certificate ${new X509Certificate(child.cert).fingerprint256} is not the pinned ${serverFingerprint} (the server's certificate is not the pinned serverCert (${serverFingerprint}))`);
+      assert.equal(
+        error.message,
+        `GET ${impostor.url}/1.0 failed: server certificate ${new X509Certificate(child.cert).fingerprint256} is not the pinned ${serverFingerprint} (the server's certificate is not the pinned serverCert (${serverFingerprint}))`,
+      );
     } finally {
       await impostor.close();
     }
@@ -68,13 +74,19 @@ describe('TLS remotes', () => {
   test('without a pin or a CA, a self-signed server is refused and the hint says how to trust it', async () => {
     const error = await refusal(API.factory(server.url, client));
     assert.equal(error.code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
-    assert.equal(error.hint, "the server's certificate is not trusted: pass it as serverCert (lxc keeps it in ~/.config/lxc/servercerts/) or its CA as ca");
+    assert.equal(
+      error.hint,
+      "the server's certificate is not trusted: pass it as serverCert (lxc keeps it in ~/.config/lxc/servercerts/) or its CA as ca",
+    );
   });
 
   test('with a CA, host names are checked: a mismatch is refused with a hint to pin', async () => {
     const error = await refusal(API.factory(`https://localhost:${server.port}`, { ca: serverPair.cert, ...client }));
     assert.equal(error.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
-    assert.equal(error.hint, `the server's certificate does not name the host of https://localhost:${server.port}: pin it with the serverCert option to connect whatever the host name`);
+    assert.equal(
+      error.hint,
+      `the server's certificate does not name the host of https://localhost:${server.port}: pin it with the serverCert option to connect whatever the host name`,
+    );
   });
 
   test('a PKI setup: a server certificate signed by the given CA is accepted', async () => {
@@ -110,8 +122,16 @@ describe('TLS remotes', () => {
 
   test('expired and not-yet-valid certificates are refused even when pinned', async () => {
     const cases: Array<[Pair, string, string]> = [
-      [selfSigned('expired', ['IP:127.0.0.1'], { start: '20200101000000Z', end: '20210101000000Z' }), 'CERT_HAS_EXPIRED', "the server's certificate has expired"],
-      [selfSigned('future', ['IP:127.0.0.1'], { start: '20900101000000Z', end: '20910101000000Z' }), 'CERT_NOT_YET_VALID', "the server's certificate is not valid yet: check both clocks"],
+      [
+        selfSigned('expired', ['IP:127.0.0.1'], { start: '20200101000000Z', end: '20210101000000Z' }),
+        'CERT_HAS_EXPIRED',
+        "the server's certificate has expired",
+      ],
+      [
+        selfSigned('future', ['IP:127.0.0.1'], { start: '20900101000000Z', end: '20910101000000Z' }),
+        'CERT_NOT_YET_VALID',
+        "the server's certificate is not valid yet: check both clocks",
+      ],
     ];
     for (const [pair, code, hint] of cases) {
       const bad = await httpsServer(whoAmI, pair);
@@ -125,16 +145,29 @@ describe('TLS remotes', () => {
   });
 
   test('a server that demands a client certificate the client lacks: refused, saying so', async () => {
-    const strict = await httpsServer(whoAmI, { ...serverPair, requestCert: true, rejectUnauthorized: true, ca: client.cert });
+    const strict = await httpsServer(whoAmI, {
+      ...serverPair,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: client.cert,
+    });
     try {
       // No ~/.config/lxc/client.crt to fall back on.
-      const error = await withEnv({ HOME: '/nonexistent' }, () => refusal(API.factory(strict.url, { serverCert: serverPair.cert })));
+      const error = await withEnv({ HOME: '/nonexistent' }, () =>
+        refusal(API.factory(strict.url, { serverCert: serverPair.cert })),
+      );
       // TLS 1.3 rejects after the handshake: the alert, or just the close, whichever the client reads first.
       if (error.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
-        assert.equal(error.hint, 'the server refused the TLS handshake over the client certificate: pass cert and key, and trust them on the server (lxc config trust add)');
+        assert.equal(
+          error.hint,
+          'the server refused the TLS handshake over the client certificate: pass cert and key, and trust them on the server (lxc config trust add)',
+        );
       } else {
         assert.match(error.code, /^(ECONNRESET|UND_ERR_SOCKET)$/);
-        assert.equal(error.hint, `${strict.url} closed the connection before answering, and no client certificate was given: pass cert and key, trusted on the server (lxc config trust add)`);
+        assert.equal(
+          error.hint,
+          `${strict.url} closed the connection before answering, and no client certificate was given: pass cert and key, trusted on the server (lxc config trust add)`,
+        );
       }
       const api = API.factory(strict.url, { serverCert: serverPair.cert, ...client });
       assert.equal((await api.get<{ client: string }>('')).metadata.client, 'lxdapi-client');
@@ -151,10 +184,20 @@ describe('TLS remotes', () => {
       [{ cert: client.cert }, 'a client certificate needs both cert and key; only cert was given'],
       [{ key: client.key }, 'a client certificate needs both cert and key; only key was given'],
     ];
-    for (const [options, message] of cases) assert.throws(() => API.factory(url, { serverCert: serverPair.cert, ...options }), { name: 'TypeError', message });
+    for (const [options, message] of cases)
+      assert.throws(() => API.factory(url, { serverCert: serverPair.cert, ...options }), {
+        name: 'TypeError',
+        message,
+      });
     const unreadable: Array<[Record<string, unknown>, string]> = [
-      [{ cert: client.cert, key: 'opaque-41f7', serverCert: serverPair.cert }, 'the key option could not be read as PEM'],
-      [{ cert: 'opaque-41f7', key: client.key, serverCert: serverPair.cert }, 'the cert option could not be read as PEM'],
+      [
+        { cert: client.cert, key: 'opaque-41f7', serverCert: serverPair.cert },
+        'the key option could not be read as PEM',
+      ],
+      [
+        { cert: 'opaque-41f7', key: client.key, serverCert: serverPair.cert },
+        'the cert option could not be read as PEM',
+      ],
       [{ ...client, serverCert: 'opaque-41f7' }, 'the serverCert option is not a PEM certificate'],
       // OpenSSL itself would skip a CA it cannot parse without a word.
       [{ ...client, ca: [serverPair.cert, 'opaque-41f7'] }, 'the ca option is not a PEM certificate'],

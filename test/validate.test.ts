@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { API, APIException, APINotFoundException, type Operation, StatusCode } from '../src/index.ts';
 import { accepted, failure, operation, reply, sync, type TestServer, unixServer } from './helpers/server.ts';
 
-const FORKSTART = 'Failed to run: /usr/bin/lxd forkstart c1 /var/lib/lxd/containers /var/log/lxd/c1/lxc.conf: exit status 1';
+const FORKSTART =
+  'Failed to run: /usr/bin/lxd forkstart c1 /var/lib/lxd/containers /var/log/lxd/c1/lxc.conf: exit status 1';
 
 describe('validate()', () => {
   let server: TestServer;
@@ -19,7 +20,12 @@ describe('validate()', () => {
         case '/1.0/no-error-text':
           return reply(res, 400, { type: 'error', error: '', error_code: 400, metadata: { err: 'nested reason' } });
         case '/1.0/bare-400':
-          return reply(res, 400, { type: 'error', error: '', error_code: 400, metadata: { password: 'hunter2', detail: 'x' } });
+          return reply(res, 400, {
+            type: 'error',
+            error: '',
+            error_code: 400,
+            metadata: { password: 'hunter2', detail: 'x' },
+          });
         case '/1.0/operations/failed/wait':
           return reply(res, 200, sync(operation('failed', { status: 'Failure', status_code: 400, err: FORKSTART })));
         case '/1.0/operations/failed-quietly/wait':
@@ -28,10 +34,19 @@ describe('validate()', () => {
           const depth = 100_000;
           const metadata = `${'{"status_code":200,"metadata":'.repeat(depth)}{"status_code":401,"err":"deepest"}${'}'.repeat(depth)}`;
           res.writeHead(200, { 'content-type': 'application/json' });
-          return res.end(`{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":${metadata}}`);
+          return res.end(
+            `{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":${metadata}}`,
+          );
         }
         case '/1.0/instances':
-          return reply(res, 200, sync([{ name: 'c1', status_code: StatusCode.Running }, { name: 'c2', status_code: StatusCode.Error, metadata: { status_code: 500 } }]));
+          return reply(
+            res,
+            200,
+            sync([
+              { name: 'c1', status_code: StatusCode.Running },
+              { name: 'c2', status_code: StatusCode.Error, metadata: { status_code: 500 } },
+            ]),
+          );
         case '/1.0/operations':
           return reply(res, 200, sync({ failure: [{ id: 'x', status_code: 400 }] }));
         case '/1.0/async':
@@ -81,7 +96,10 @@ describe('validate()', () => {
     assert.equal(error.message, `GET ${api.endpoint}/1.0/operations/failed/wait?timeout=30 ${FORKSTART}`);
     assert.equal((error.result.metadata as Operation).status_code, 400);
     await assert.rejects(api.get('/1.0/operations/failed-quietly/wait'), (e: APIException) => {
-      assert.match(e.message, /^GET \S+\/1\.0\/operations\/failed-quietly\/wait \{"type":"sync",.*"status_code":400,"resources"/);
+      assert.match(
+        e.message,
+        /^GET \S+\/1\.0\/operations\/failed-quietly\/wait \{"type":"sync",.*"status_code":400,"resources"/,
+      );
       return true;
     });
   });

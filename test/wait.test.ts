@@ -19,10 +19,22 @@ describe('wait()', () => {
         return setTimeout(() => reply(res, 200, sync(operation('op-create'))), Math.max(timeout, 0) * 100);
       }
       if (url.pathname === '/1.0/operations/op-start/wait') {
-        return reply(res, 200, sync(operation('op-start', { status: 'Failure', status_code: 400, err: 'Failed to run: forkstart: exit status 1' })));
+        return reply(
+          res,
+          200,
+          sync(
+            operation('op-start', {
+              status: 'Failure',
+              status_code: 400,
+              err: 'Failed to run: forkstart: exit status 1',
+            }),
+          ),
+        );
       }
-      if (url.pathname === '/1.0/operations/op-project/wait') return reply(res, 200, sync(operation('op-project', { status: 'Success', status_code: 200 })));
-      if (url.pathname === '/1.0/slow/wait') return setTimeout(() => reply(res, 200, sync(operation('slow', { status_code: 200 }))), 2500);
+      if (url.pathname === '/1.0/operations/op-project/wait')
+        return reply(res, 200, sync(operation('op-project', { status: 'Success', status_code: 200 })));
+      if (url.pathname === '/1.0/slow/wait')
+        return setTimeout(() => reply(res, 200, sync(operation('slow', { status_code: 200 }))), 2500);
       return reply(res, 404, { type: 'error', error: 'not found', error_code: 404, metadata: null });
     });
     // headersTimeout 300 ms (undici's timers fire within about 1 s): far shorter than the polls below, to prove they raise it.
@@ -35,7 +47,9 @@ describe('wait()', () => {
   });
 
   test("post(...).wait() long-polls the operation with the API's waitTimeout", async () => {
-    const result = await api.post('instances', { json: { name: 'c1', source: { type: 'image', alias: 'busybox' } } }).wait();
+    const result = await api
+      .post('instances', { json: { name: 'c1', source: { type: 'image', alias: 'busybox' } } })
+      .wait();
     assert.equal(server.seen.at(-1)?.url, '/1.0/operations/op-create/wait?timeout=30');
     assert.equal(result.status, 200);
     assert.equal(result.metadata.status_code, StatusCode.Running);
@@ -48,7 +62,10 @@ describe('wait()', () => {
     assert.equal(server.seen.at(-1)?.url, '/1.0/operations/op-create/wait?timeout=2');
     assert.equal(result.metadata.id, 'op-create');
     const { wait } = pending;
-    assert.throws(() => wait(), { name: 'TypeError', message: 'wait() is a method of the request promise: call it as api.post(...).wait()' });
+    assert.throws(() => wait(), {
+      name: 'TypeError',
+      message: 'wait() is a method of the request promise: call it as api.post(...).wait()',
+    });
   });
 
   test('a timeout that runs out with the operation running returns 103 and does not throw', async () => {
@@ -67,7 +84,10 @@ describe('wait()', () => {
   });
 
   test("the HTTP timeouts follow the server-side one: undici's header timeout never cuts a long poll", async () => {
-    const held = await api.get<Operation>('/1.0/operations/op-create/wait', { query: { timeout: 5 }, serverTimeout: 5 });
+    const held = await api.get<Operation>('/1.0/operations/op-create/wait', {
+      query: { timeout: 5 },
+      serverTimeout: 5,
+    });
     assert.equal(held.metadata.status_code, 103);
     await assert.rejects(api.get('/1.0/slow/wait'), { name: 'APIConnectionError', code: 'UND_ERR_HEADERS_TIMEOUT' });
   });

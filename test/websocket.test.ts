@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
+import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'undici';
 import { API, APIConnectionError, APIException, APINotFoundException } from '../src/index.ts';
 import { websocketUrl } from '../src/websocket.ts';
@@ -32,7 +32,9 @@ function route(req: { url?: string | undefined; headers?: Record<string, string 
 
 /** The next message on the socket. */
 function next(ws: WebSocket): Promise<string | ArrayBuffer> {
-  return new Promise((resolve) => ws.addEventListener('message', (event) => resolve(event.data as string | ArrayBuffer), { once: true }));
+  return new Promise((resolve) =>
+    ws.addEventListener('message', (event) => resolve(event.data as string | ArrayBuffer), { once: true }),
+  );
 }
 
 describe('api.websocket() over a unix socket', () => {
@@ -61,7 +63,9 @@ describe('api.websocket() over a unix socket', () => {
     const echoed = await binary;
     assert.ok(echoed instanceof ArrayBuffer);
     assert.deepEqual(Buffer.from(echoed), bytes);
-    const closed = new Promise<number>((resolve) => ws.addEventListener('close', (event) => resolve(event.code), { once: true }));
+    const closed = new Promise<number>((resolve) =>
+      ws.addEventListener('close', (event) => resolve(event.code), { once: true }),
+    );
     ws.close(1000);
     assert.equal(await closed, 1000);
   });
@@ -74,11 +78,15 @@ describe('api.websocket() over a unix socket', () => {
     await assert.rejects(api.websocket('/1.0/echo-noproto', { protocols: 'lxd' }), {
       name: 'APIConnectionError',
       code: 'ERR_LXD_WEBSOCKET_PROTOCOL',
-      message: "GET ws://lxd/1.0/echo-noproto failed: the server upgraded the websocket with subprotocol none (asked for lxd) (LXD's own websockets take no subprotocol: leave the protocols option out)",
+      message:
+        "GET ws://lxd/1.0/echo-noproto failed: the server upgraded the websocket with subprotocol none (asked for lxd) (LXD's own websockets take no subprotocol: leave the protocols option out)",
       hint: "LXD's own websockets take no subprotocol: leave the protocols option out",
     });
     for (const protocols of ['two words', ['lxd', 'lxd']]) {
-      await assert.rejects(api.websocket('/1.0/echo', { protocols }), { name: 'TypeError', message: 'cannot open a websocket to ws://lxd/1.0/echo: Invalid Sec-WebSocket-Protocol value' });
+      await assert.rejects(api.websocket('/1.0/echo', { protocols }), {
+        name: 'TypeError',
+        message: 'cannot open a websocket to ws://lxd/1.0/echo: Invalid Sec-WebSocket-Protocol value',
+      });
     }
     assert.deepEqual(askedFor, ['lxd-v2, lxd', 'lxd']);
   });
@@ -107,7 +115,10 @@ describe('api.websocket() over a unix socket', () => {
     const url = `/1.0/operations/op1/websocket?secret=${SECRET}`;
     await assert.rejects(api.websocket(url), (error: unknown) => {
       assert.ok(error instanceof APIException);
-      assert.equal(error.message, 'GET ws://lxd/1.0/operations/op1/websocket?secret=<redacted> Permission denied (HTTP 403, websocket refused)');
+      assert.equal(
+        error.message,
+        'GET ws://lxd/1.0/operations/op1/websocket?secret=<redacted> Permission denied (HTTP 403, websocket refused)',
+      );
       assert.doesNotMatch(String(error), new RegExp(SECRET));
       assert.doesNotMatch(error.result.requestSummary(), new RegExp(SECRET));
       return true;
@@ -135,7 +146,10 @@ describe('api.websocket() over a unix socket', () => {
     await assert.rejects(stale.websocket('/1.0/echo'), (error: unknown) => {
       assert.ok(error instanceof APIConnectionError);
       assert.equal(error.code, 'ENOENT');
-      assert.equal(error.hint, `socket ${gone.socketPath} does not exist: is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path`);
+      assert.equal(
+        error.hint,
+        `socket ${gone.socketPath} does not exist: is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path`,
+      );
       return true;
     });
     await stale.close();
@@ -145,7 +159,10 @@ describe('api.websocket() over a unix socket', () => {
     const controller = new AbortController();
     const reason = new Error('changed my mind');
     controller.abort(reason);
-    await assert.rejects(api.websocket('/1.0/echo', { signal: controller.signal }), (error: unknown) => error === reason);
+    await assert.rejects(
+      api.websocket('/1.0/echo', { signal: controller.signal }),
+      (error: unknown) => error === reason,
+    );
   });
 });
 
@@ -157,10 +174,14 @@ describe('api.websocket() over TLS', () => {
   let server: Awaited<ReturnType<typeof wsHttpsServer>>;
   const peers: string[] = [];
   before(async () => {
-    server = await wsHttpsServer({ ...serverPair, requestCert: true, rejectUnauthorized: false }, (_req, res) => res.end(), (req) => {
-      peers.push(String((req.socket as TLSSocket).getPeerCertificate()?.subject?.CN ?? ''));
-      return route(req);
-    });
+    server = await wsHttpsServer(
+      { ...serverPair, requestCert: true, rejectUnauthorized: false },
+      (_req, res) => res.end(),
+      (req) => {
+        peers.push(String((req.socket as TLSSocket).getPeerCertificate()?.subject?.CN ?? ''));
+        return route(req);
+      },
+    );
   });
   after(() => server.close());
 
@@ -185,13 +206,20 @@ describe('api.websocket() over TLS', () => {
 
   test('with several cluster members, a member that refuses the connection is skipped', async () => {
     const closed = await freePort();
-    const api = API.factory([`https://127.0.0.1:${closed}`, `https://localhost:${server.port}`], { serverCert: serverPair.cert, ...client });
+    const api = API.factory([`https://127.0.0.1:${closed}`, `https://localhost:${server.port}`], {
+      serverCert: serverPair.cert,
+      ...client,
+    });
     try {
       const ws = await api.websocket('/1.0/echo');
       assert.equal(ws.url, `wss://localhost:${server.port}/1.0/echo`);
       ws.close();
       const alone = API.factory([`https://127.0.0.1:${closed}`], { serverCert: serverPair.cert, ...client });
-      await assert.rejects(alone.websocket('/1.0/echo'), { name: 'APIConnectionError', code: 'ECONNREFUSED', endpoint: `https://127.0.0.1:${closed}` });
+      await assert.rejects(alone.websocket('/1.0/echo'), {
+        name: 'APIConnectionError',
+        code: 'ECONNREFUSED',
+        endpoint: `https://127.0.0.1:${closed}`,
+      });
       await alone.close();
     } finally {
       await api.close();

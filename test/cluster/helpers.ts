@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { API, type APIOptions } from '../../src/index.ts';
-import { collect, removeInstance, sleep, uniqueName as named } from '../helpers/lxd.ts';
+import { collect, uniqueName as named, removeInstance, sleep } from '../helpers/lxd.ts';
 
 export { collect, removeInstance, sleep };
 
@@ -28,8 +28,16 @@ export interface ClusterEnv {
 
 function readEnv(): ClusterEnv | string {
   const env = process.env;
-  if (!env.LXD_CLUSTER_URLS) return 'no cluster: LXD_CLUSTER_URLS is not set (run `scripts/lxd-sandbox.sh cluster up`, then `npm test`)';
-  const names = ['LXD_CLUSTER_SERVER_CERT', 'LXD_CLUSTER_CLIENT_CERT', 'LXD_CLUSTER_CLIENT_KEY', 'LXD_CLUSTER_MEMBERS', 'LXD_CLUSTER_DIRS', 'LXD_CLUSTER_IMAGE'];
+  if (!env.LXD_CLUSTER_URLS)
+    return 'no cluster: LXD_CLUSTER_URLS is not set (run `scripts/lxd-sandbox.sh cluster up`, then `npm test`)';
+  const names = [
+    'LXD_CLUSTER_SERVER_CERT',
+    'LXD_CLUSTER_CLIENT_CERT',
+    'LXD_CLUSTER_CLIENT_KEY',
+    'LXD_CLUSTER_MEMBERS',
+    'LXD_CLUSTER_DIRS',
+    'LXD_CLUSTER_IMAGE',
+  ];
   const missing = names.filter((name) => !env[name]);
   if (missing.length > 0) throw new Error(`LXD_CLUSTER_URLS is set but ${missing.join(', ')} not`);
   const list = (name: string) => (env[name] as string).split(',');
@@ -44,9 +52,12 @@ function readEnv(): ClusterEnv | string {
   };
   if (found.urls.length < 3) return `the cluster suites need 3 members, LXD_CLUSTER_URLS names ${found.urls.length}`;
   if (found.members.length !== found.urls.length || found.dirs.length !== found.urls.length) {
-    throw new Error('LXD_CLUSTER_URLS, LXD_CLUSTER_MEMBERS and LXD_CLUSTER_DIRS do not list the same number of members');
+    throw new Error(
+      'LXD_CLUSTER_URLS, LXD_CLUSTER_MEMBERS and LXD_CLUSTER_DIRS do not list the same number of members',
+    );
   }
-  if (!existsSync(found.serverCert)) return `no cluster: ${found.serverCert} does not exist (run \`scripts/lxd-sandbox.sh cluster up\`)`;
+  if (!existsSync(found.serverCert))
+    return `no cluster: ${found.serverCert} does not exist (run \`scripts/lxd-sandbox.sh cluster up\`)`;
   return found;
 }
 
@@ -58,7 +69,11 @@ export const skip: { skip?: string } = typeof found === 'string' ? { skip: found
 
 /** The cluster certificate pinned, and the trusted client pair. */
 export function tls(): Pick<APIOptions, 'serverCert' | 'cert' | 'key'> {
-  return { serverCert: readFileSync(cluster.serverCert), cert: readFileSync(cluster.clientCert), key: readFileSync(cluster.clientKey) };
+  return {
+    serverCert: readFileSync(cluster.serverCert),
+    cert: readFileSync(cluster.clientCert),
+    key: readFileSync(cluster.clientKey),
+  };
 }
 
 /** A client of one member, or (given several URLs) of several, in that order. */
@@ -74,10 +89,15 @@ export function sandbox(...args: string[]): Promise<{ stdout: string; stderr: st
   delete env.LXD_DIR;
   delete env.LXD_CONF;
   return new Promise((resolvePromise, reject) => {
-    execFile('bash', [join(root, 'scripts', 'lxd-sandbox.sh'), 'cluster', ...args], { cwd: root, env, timeout: 180_000 }, (error, stdout, stderr) => {
-      if (error) reject(Object.assign(error, { message: `${error.message}\n${stderr}` }));
-      else resolvePromise({ stdout, stderr });
-    });
+    execFile(
+      'bash',
+      [join(root, 'scripts', 'lxd-sandbox.sh'), 'cluster', ...args],
+      { cwd: root, env, timeout: 180_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(Object.assign(error, { message: `${error.message}\n${stderr}` }));
+        else resolvePromise({ stdout, stderr });
+      },
+    );
   });
 }
 

@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { selfSigned } from '../helpers/certs.ts';
 import { lxd, skip, uniqueName, unixApi } from './helpers.ts';
 
@@ -21,11 +21,29 @@ describe('DEBUG=lxd against LXD', skip, () => {
       const pair = selfSigned(certName, []);
       writeFileSync(join(dir, 'client.crt'), pair.cert);
       writeFileSync(join(dir, 'client.key'), pair.key, { mode: 0o600 });
-      const child = await run(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'debug-child.ts'), join(dir, 'client.crt'), join(dir, 'client.key'), certName, instance], {
-        env: { ...process.env, DEBUG: 'lxd', DEBUG_COLORS: '0' },
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      const result = JSON.parse(child.stdout) as { before: string; after: string; addedStatus: number; fds: Record<string, string>; operation: string };
+      const child = await run(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(import.meta.dirname, 'fixtures', 'debug-child.ts'),
+          join(dir, 'client.crt'),
+          join(dir, 'client.key'),
+          certName,
+          instance,
+        ],
+        {
+          env: { ...process.env, DEBUG: 'lxd', DEBUG_COLORS: '0' },
+          maxBuffer: 64 * 1024 * 1024,
+        },
+      );
+      const result = JSON.parse(child.stdout) as {
+        before: string;
+        after: string;
+        addedStatus: number;
+        fds: Record<string, string>;
+        operation: string;
+      };
       const dump = child.stderr;
 
       assert.equal(result.before, 'untrusted');
@@ -38,16 +56,29 @@ describe('DEBUG=lxd against LXD', skip, () => {
       const unix = unixApi();
       const endpoint = unix.endpoint;
       await unix.close();
-      assert.ok(dump.includes(`lxd POST ${lxd.url}/1.0/certificates\n{\n    "type": "client",\n    "name": "${certName}",\n    "password": "<redacted>"\n}\n`), dump);
-      assert.ok(dump.includes(`lxd POST ${endpoint}/1.0/instances/${instance}/exec\n{\n    "command": [\n        "sleep",\n        "60"\n    ],\n    "wait-for-websocket": true,`));
+      assert.ok(
+        dump.includes(
+          `lxd POST ${lxd.url}/1.0/certificates\n{\n    "type": "client",\n    "name": "${certName}",\n    "password": "<redacted>"\n}\n`,
+        ),
+        dump,
+      );
+      assert.ok(
+        dump.includes(
+          `lxd POST ${endpoint}/1.0/instances/${instance}/exec\n{\n    "command": [\n        "sleep",\n        "60"\n    ],\n    "wait-for-websocket": true,`,
+        ),
+      );
       assert.ok(dump.includes(`lxd GET ${lxd.url}/1.0\n`));
       assert.match(dump, /lxd HTTP\/201\n\{\n {4}"type": "sync",/);
       assert.match(dump, /lxd HTTP\/202\n\{\n {4}"type": "async",/);
-      assert.match(dump, /"fds": \{\n {16}"0": "<redacted>",\n {16}"1": "<redacted>",\n {16}"2": "<redacted>",\n {16}"control": "<redacted>"\n {12}\}/);
+      assert.match(
+        dump,
+        /"fds": \{\n {16}"0": "<redacted>",\n {16}"1": "<redacted>",\n {16}"2": "<redacted>",\n {16}"control": "<redacted>"\n {12}\}/,
+      );
       assert.ok(dump.includes(`lxd DELETE ${endpoint}/1.0/instances/${instance}\n`));
       // ...and the secrets are not.
       assert.ok(!dump.includes(lxd.trustPassword), 'the trust password leaked into the dump');
-      for (const [name, secret] of Object.entries(result.fds)) assert.ok(!dump.includes(secret), `the websocket secret of fd ${name} leaked into the dump`);
+      for (const [name, secret] of Object.entries(result.fds))
+        assert.ok(!dump.includes(secret), `the websocket secret of fd ${name} leaked into the dump`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,7 +1,13 @@
 // End to end: /1.0/events, waitUntilDone and cancel against the sandbox LXD.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type API, APIException, OperationGoneError, OperationNotCancellableError, OperationTimeoutError } from '../../src/index.ts';
+import {
+  type API,
+  APIException,
+  OperationGoneError,
+  OperationNotCancellableError,
+  OperationTimeoutError,
+} from '../../src/index.ts';
 import { collect } from '../helpers/lxd.ts';
 import { lxd, removeInstance, skip, tlsApi, tlsFiles, uniqueName, unixApi } from './helpers.ts';
 
@@ -17,11 +23,18 @@ describe('events and operations against LXD', skip, () => {
     await api.close();
   });
 
-  test('subscribe first, then start an instance: its operation and lifecycle events arrive', { timeout: 60_000 }, async () => {
+  test('subscribe first, then start an instance: its operation and lifecycle events arrive', {
+    timeout: 60_000,
+  }, async () => {
     const events = await api.events({ type: ['operation', 'lifecycle'] });
     const started = await api.put(`instances/${name}/state`, { json: { action: 'start' } });
     const id = (started.metadata as { id: string }).id;
-    const seen = await collect(events, [(e) => e.type === 'lifecycle' && e.metadata.action === 'instance-started' && e.metadata.source === `/1.0/instances/${name}`]);
+    const seen = await collect(events, [
+      (e) =>
+        e.type === 'lifecycle' &&
+        e.metadata.action === 'instance-started' &&
+        e.metadata.source === `/1.0/instances/${name}`,
+    ]);
     const ops = seen.filter((e) => e.type === 'operation' && e.metadata.id === id);
     assert.ok(ops.length >= 1, 'the start operation shows in the stream');
     assert.ok(ops.every((e) => e.type === 'operation' && e.metadata.description === 'Starting instance'));
@@ -34,8 +47,17 @@ describe('events and operations against LXD', skip, () => {
     const session = await api.exec(name, ['true']);
     const id = (session.result.metadata as { id: string }).id;
     assert.equal(await session.exitCode, 0);
-    const seen = await collect(events, [(e) => e.type === 'operation' && e.metadata.id === id && e.metadata.status_code === 200]);
-    assert.ok(seen.some((e) => e.type === 'lifecycle' && e.metadata.action === 'instance-exec' && e.metadata.source === `/1.0/instances/${name}`));
+    const seen = await collect(events, [
+      (e) => e.type === 'operation' && e.metadata.id === id && e.metadata.status_code === 200,
+    ]);
+    assert.ok(
+      seen.some(
+        (e) =>
+          e.type === 'lifecycle' &&
+          e.metadata.action === 'instance-exec' &&
+          e.metadata.source === `/1.0/instances/${name}`,
+      ),
+    );
     await events.close();
   });
 
@@ -55,11 +77,18 @@ describe('events and operations against LXD', skip, () => {
     await trusted.close();
   });
 
-  test('waitUntilDone spans several polls with one overall deadline, reports progress, and says when LXD forgot the operation', { timeout: 60_000 }, async () => {
-    const slow = await api.post(`instances/${name}/exec`, { json: { command: ['sleep', '3'], 'wait-for-websocket': false, 'record-output': false } });
+  test('waitUntilDone spans several polls with one overall deadline, reports progress, and says when LXD forgot the operation', {
+    timeout: 60_000,
+  }, async () => {
+    const slow = await api.post(`instances/${name}/exec`, {
+      json: { command: ['sleep', '3'], 'wait-for-websocket': false, 'record-output': false },
+    });
     await assert.rejects(slow.waitUntilDone({ timeout: 1 }), (error: unknown) => {
       assert.ok(error instanceof OperationTimeoutError);
-      assert.match(error.message, /^operation \/1\.0\/operations\/[0-9a-f-]+ \(Executing command, still Running 103\) did not finish within 1 s$/);
+      assert.match(
+        error.message,
+        /^operation \/1\.0\/operations\/[0-9a-f-]+ \(Executing command, still Running 103\) did not finish within 1 s$/,
+      );
       return true;
     });
     const states: number[] = [];
@@ -78,15 +107,21 @@ describe('events and operations against LXD', skip, () => {
     });
   });
 
-  test('cancel: a token operation is cancelled (401); a non-cancellable one is refused without a request', { timeout: 30_000 }, async () => {
-    const token = await api.post('certificates', { json: { name: uniqueName('ev-token'), type: 'client', token: true } });
+  test('cancel: a token operation is cancelled (401); a non-cancellable one is refused without a request', {
+    timeout: 30_000,
+  }, async () => {
+    const token = await api.post('certificates', {
+      json: { name: uniqueName('ev-token'), type: 'client', token: true },
+    });
     await token.cancel();
     await assert.rejects(token.waitUntilDone({ timeout: 10 }), (error: unknown) => {
       assert.ok(error instanceof APIException);
       assert.equal((error.result.metadata as { status_code: number }).status_code, 401);
       return true;
     });
-    const exec = await api.post(`instances/${name}/exec`, { json: { command: ['sleep', '1'], 'wait-for-websocket': false } });
+    const exec = await api.post(`instances/${name}/exec`, {
+      json: { command: ['sleep', '1'], 'wait-for-websocket': false },
+    });
     await assert.rejects(exec.cancel(), (error: unknown) => {
       assert.ok(error instanceof OperationNotCancellableError);
       assert.match(error.message, /\(Executing command, Running\) cannot be cancelled: LXD reports may_cancel false$/);

@@ -29,9 +29,15 @@ describe('exec over websockets against LXD', skip, () => {
   });
 
   for (const transport of ['unix', 'tls'] as const) {
-    test(`interactive round trip over ${transport}: stdin, terminal output, window size, exit code`, { timeout: 30_000 }, async () => {
+    test(`interactive round trip over ${transport}: stdin, terminal output, window size, exit code`, {
+      timeout: 30_000,
+    }, async () => {
       const client = transport === 'unix' ? api : tls;
-      const session = await client.exec(name, ['sh', '-c', 'read x; echo got $x; stty size; read _; exit 7'], { interactive: true, width: 80, height: 24 });
+      const session = await client.exec(name, ['sh', '-c', 'read x; echo got $x; stty size; read _; exit 7'], {
+        interactive: true,
+        width: 80,
+        height: 24,
+      });
       assert.equal(session.interactive, true);
       const output = readAll(session.stdout);
       let seen = '';
@@ -53,7 +59,9 @@ describe('exec over websockets against LXD', skip, () => {
     });
   }
 
-  test('non-interactive: separate stdout and stderr, stdin ends with a barrier, signals reach the command', { timeout: 30_000 }, async () => {
+  test('non-interactive: separate stdout and stderr, stdin ends with a barrier, signals reach the command', {
+    timeout: 30_000,
+  }, async () => {
     const session = await api.exec(name, ['sh', '-c', 'cat; echo oops >&2; exit 3']);
     const [stdout, stderr] = [readAll(session.stdout), readAll(session.stderr)];
     session.stdin.end('line one\nline two\n');

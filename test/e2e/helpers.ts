@@ -36,7 +36,8 @@ export interface LxdTestEnv {
 
 function readEnv(): LxdTestEnv | string {
   const env = process.env;
-  if (!env.LXD_TEST_SOCKET) return 'no LXD: LXD_TEST_SOCKET is not set (run `scripts/lxd-sandbox.sh up`, then `npm test`)';
+  if (!env.LXD_TEST_SOCKET)
+    return 'no LXD: LXD_TEST_SOCKET is not set (run `scripts/lxd-sandbox.sh up`, then `npm test`)';
   if (!existsSync(env.LXD_TEST_SOCKET)) return `no LXD: ${env.LXD_TEST_SOCKET} does not exist`;
   const names = [
     'LXD_TEST_DIR',
@@ -53,7 +54,8 @@ function readEnv(): LxdTestEnv | string {
   ];
   const missing = names.filter((name) => !env[name]);
   // LXD_E2E=required (CI) makes a half-configured environment a failure, not a skip.
-  if (missing.length > 0 && env.LXD_E2E === 'required') throw new Error(`LXD_E2E=required but ${missing.join(', ')} not set`);
+  if (missing.length > 0 && env.LXD_E2E === 'required')
+    throw new Error(`LXD_E2E=required but ${missing.join(', ')} not set`);
   if (missing.length > 0) return `no LXD: ${missing.join(', ')} not set`;
   const get = (name: string) => env[name] as string;
   return {
@@ -88,7 +90,10 @@ export function unixApi(project?: string): API {
  * trusted client certificate unless `as` says otherwise; its JSON responses
  * are checked against the generated types.
  */
-export function tlsApi(as: { cert: Buffer; key: Buffer } = { cert: readFileSync(lxd.clientCert), key: readFileSync(lxd.clientKey) }, url = lxd.url): API {
+export function tlsApi(
+  as: { cert: Buffer; key: Buffer } = { cert: readFileSync(lxd.clientCert), key: readFileSync(lxd.clientKey) },
+  url = lxd.url,
+): API {
   return checkedFactory(url, { serverCert: readFileSync(lxd.serverCert), ...as });
 }
 
@@ -167,12 +172,20 @@ export async function instanceLifecycle(given: API, name: string): Promise<void>
     // exec with record-output: the operation's metadata names the log files, read back raw.
     const exec = await api
       .post(`instances/${name}/exec`, {
-        json: { command: ['sh', '-c', 'printf "out:%s\\n" "$(hostname)"; echo err >&2; exit 3'], 'record-output': true, 'wait-for-websocket': false, interactive: false },
+        json: {
+          command: ['sh', '-c', 'printf "out:%s\\n" "$(hostname)"; echo err >&2; exit 3'],
+          'record-output': true,
+          'wait-for-websocket': false,
+          interactive: false,
+        },
       })
       .wait();
     const execMetadata = (exec.metadata as Operation & { metadata: ExecMetadata }).metadata;
     assert.equal(execMetadata.return, 3);
-    assert.match(execMetadata.output['1'] ?? '', new RegExp(`^/1\\.0/instances/${name}/logs/exec_[0-9a-f-]{36}\\.stdout$`));
+    assert.match(
+      execMetadata.output['1'] ?? '',
+      new RegExp(`^/1\\.0/instances/${name}/logs/exec_[0-9a-f-]{36}\\.stdout$`),
+    );
     const stdout = await api.get(execMetadata.output['1'] as string);
     assert.equal(stdout.data, undefined, 'a log is a raw body, not an envelope');
     assert.equal(stdout.response.headers['content-type'], 'application/octet-stream');

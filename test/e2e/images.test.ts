@@ -20,7 +20,10 @@ describe('images over the unix socket', skip, () => {
     const fingerprint = createHash('sha256').update(readFileSync(tarball.path)).digest('hex');
     const alias = uniqueName('e2e-img-alias');
     try {
-      const upload = await api.post('images', { body: createReadStream(tarball.path), headers: { 'X-LXD-public': '0' } });
+      const upload = await api.post('images', {
+        body: createReadStream(tarball.path),
+        headers: { 'X-LXD-public': '0' },
+      });
       assert.equal(upload.status, 202);
       assert.equal(upload.request.headers['content-type'], 'application/octet-stream');
       assert.equal(upload.requestSummary(), `POST ${api.endpoint}/1.0/images\n<stream>`);
@@ -42,14 +45,21 @@ describe('images over the unix socket', skip, () => {
       );
       assert.ok(duplicate instanceof APIException);
       assert.equal(duplicate.status, 200);
-      assert.equal(duplicate.message, `GET ${api.endpoint}${again.operation}/wait?timeout=30 Image with same fingerprint already exists`);
+      assert.equal(
+        duplicate.message,
+        `GET ${api.endpoint}${again.operation}/wait?timeout=30 Image with same fingerprint already exists`,
+      );
 
-      const created = await api.post('images/aliases', { json: { name: alias, target: fingerprint, description: tag } });
+      const created = await api.post('images/aliases', {
+        json: { name: alias, target: fingerprint, description: tag },
+      });
       assert.equal(created.status, 201);
       const byAlias = await api.get<{ name: string; target: string; type: string }>(`images/aliases/${alias}`);
       assert.equal(byAlias.metadata.target, fingerprint);
       assert.equal(byAlias.metadata.type, 'container');
-      assert.deepEqual((await api.get<Image>(`images/${fingerprint}`)).metadata.aliases, [{ name: alias, description: tag }]);
+      assert.deepEqual((await api.get<Image>(`images/${fingerprint}`)).metadata.aliases, [
+        { name: alias, description: tag },
+      ]);
 
       await api.delete(`images/aliases/${alias}`);
       await assert.rejects(api.get(`images/aliases/${alias}`), APINotFoundException);

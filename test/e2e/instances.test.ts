@@ -5,7 +5,17 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type API, APIException } from '../../src/index.ts';
-import { escapeRegExp as re, instanceLifecycle, lxd, removeImage, removeInstance, skip, taggedTarball, uniqueName, unixApi } from './helpers.ts';
+import {
+  instanceLifecycle,
+  lxd,
+  escapeRegExp as re,
+  removeImage,
+  removeInstance,
+  skip,
+  taggedTarball,
+  uniqueName,
+  unixApi,
+} from './helpers.ts';
 
 describe('instances over the unix socket', skip, () => {
   let api: API;

@@ -26,13 +26,20 @@ describe("the README's quick start, run as written against the real LXD", skip, 
     const api = unixApi();
     try {
       // Only the instance name changes, so that the run cannot clash with anything on the daemon.
-      const code = snippet('Quick start').replaceAll("'c1'", `'${name}'`).replaceAll('instances/c1/', `instances/${name}/`).replace("from 'lxdapi'", `from '${pathToFileURL(join(root, 'src', 'index.ts')).href}'`);
+      const code = snippet('Quick start')
+        .replaceAll("'c1'", `'${name}'`)
+        .replaceAll('instances/c1/', `instances/${name}/`)
+        .replace("from 'lxdapi'", `from '${pathToFileURL(join(root, 'src', 'index.ts')).href}'`);
       assert.ok(code.includes(name) && !code.includes('c1/state'));
       writeFileSync(join(dir, 'quick-start.mts'), code);
       const env: NodeJS.ProcessEnv = { ...process.env, LXD_DIR: lxd.dir };
       delete env.LXD_SOCKET;
       delete env.DEBUG;
-      const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(dir, 'quick-start.mts')], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
+      const { stdout, stderr } = await promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', join(dir, 'quick-start.mts')],
+        { cwd: root, env, encoding: 'utf8', timeout: 120_000 },
+      );
       const server = await api.get('');
       assert.equal(stdout, `${server.metadata.environment.server_version} ${server.metadata.api_extensions.length}\n`);
       assert.equal(stderr, '');

@@ -34,7 +34,8 @@ export interface SchemaProblem {
 export const ALLOWED: ReadonlyArray<{ method?: string; route?: string; problem: RegExp; reason: string }> = [
   {
     problem: /^envelope: error response /,
-    reason: "an error envelope carries no response type: the route's documented metadata is the success answer's (the error fields are checked by the suites' own assertions)",
+    reason:
+      "an error envelope carries no response type: the route's documented metadata is the success answer's (the error fields are checked by the suites' own assertions)",
   },
 ];
 
@@ -45,7 +46,12 @@ let responses = 0;
 function record(method: string, path: string, found: string[]): void {
   const route = matchRoute(path);
   for (const problem of found) {
-    const entry = ALLOWED.find((a) => a.problem.test(problem) && (a.method === undefined || a.method === method) && (a.route === undefined || a.route === route));
+    const entry = ALLOWED.find(
+      (a) =>
+        a.problem.test(problem) &&
+        (a.method === undefined || a.method === method) &&
+        (a.route === undefined || a.route === route),
+    );
     if (entry) {
       const key = `${method} ${route ?? path}: ${problem}`;
       const seen = allowed.get(key) ?? { count: 0, reason: entry.reason };
@@ -57,7 +63,12 @@ function record(method: string, path: string, found: string[]): void {
   }
 }
 
-type Handler = Required<Pick<Dispatcher.DispatchHandler, 'onRequestStart' | 'onRequestUpgrade' | 'onResponseStart' | 'onResponseData' | 'onResponseEnd' | 'onResponseError'>>;
+type Handler = Required<
+  Pick<
+    Dispatcher.DispatchHandler,
+    'onRequestStart' | 'onRequestUpgrade' | 'onResponseStart' | 'onResponseData' | 'onResponseEnd' | 'onResponseError'
+  >
+>;
 
 /** Passes everything on to the caller's handler, keeping a copy of a JSON body to check at its end. */
 class Tee implements Dispatcher.DispatchHandler {
@@ -78,11 +89,21 @@ class Tee implements Dispatcher.DispatchHandler {
     this.#inner.onRequestStart(controller, context);
   }
 
-  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+  onRequestUpgrade(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: Duplex,
+  ): void {
     this.#inner.onRequestUpgrade(controller, statusCode, headers, socket);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
     const type = headers['content-type'];
     this.#json = /^application\/json\b/i.test(Array.isArray(type) ? (type[0] ?? '') : (type ?? ''));
     this.#chunks = [];
@@ -98,7 +119,11 @@ class Tee implements Dispatcher.DispatchHandler {
     if (this.#json) {
       responses++;
       try {
-        record(this.#method, this.#path, checkResponse(this.#method, this.#path, undefined, Buffer.concat(this.#chunks).toString('utf8')));
+        record(
+          this.#method,
+          this.#path,
+          checkResponse(this.#method, this.#path, undefined, Buffer.concat(this.#chunks).toString('utf8')),
+        );
       } catch (error) {
         record(this.#method, this.#path, [`the check threw: ${String(error)}`]);
       }
@@ -149,7 +174,12 @@ export function checkedFactory(endpoint: string, options: Omit<APIOptions, 'disp
  */
 export function checked(api: API): API {
   if (checkedApis.has(api)) return api;
-  const options: APIOptions = { waitTimeout: api.waitTimeout, maxResponseBytes: api.maxResponseBytes, userAgent: api.userAgent, defaultVersion: api.defaultVersion };
+  const options: APIOptions = {
+    waitTimeout: api.waitTimeout,
+    maxResponseBytes: api.maxResponseBytes,
+    userAgent: api.userAgent,
+    defaultVersion: api.defaultVersion,
+  };
   if (api.project !== undefined) options.project = api.project;
   if (api.target !== undefined) options.target = api.target;
   if (api.timeout !== undefined) options.timeout = api.timeout;
@@ -160,14 +190,18 @@ export function checked(api: API): API {
 
 /** The problems of this process so far (not allowed ones), one line each. */
 export function schemaProblems(): string[] {
-  return problems.map((p) => `${p.method} ${p.path}${p.route && p.route !== p.path.split('?')[0] ? ` (${p.route})` : ''}: ${p.problem}`);
+  return problems.map(
+    (p) => `${p.method} ${p.path}${p.route && p.route !== p.path.split('?')[0] ? ` (${p.route})` : ''}: ${p.problem}`,
+  );
 }
 
 /** Throws with every problem that `ALLOWED` does not excuse. */
 export function assertNoSchemaProblems(): void {
   const lines = [...new Set(schemaProblems())];
   if (lines.length > 0) {
-    throw new Error(`${lines.length} response(s) of the real LXD contradict the generated types (test/generated/lxd-schema.json):\n  ${lines.join('\n  ')}`);
+    throw new Error(
+      `${lines.length} response(s) of the real LXD contradict the generated types (test/generated/lxd-schema.json):\n  ${lines.join('\n  ')}`,
+    );
   }
 }
 
@@ -178,7 +212,10 @@ if (/\.test\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   after((context) => {
     // The root test's hook: a TestContext, which can write diagnostics.
     const t = context as TestContext;
-    if (responses > 0) t.diagnostic(`schema check: ${responses} JSON responses checked, ${problems.length} problem(s), ${allowed.size} allowed`);
+    if (responses > 0)
+      t.diagnostic(
+        `schema check: ${responses} JSON responses checked, ${problems.length} problem(s), ${allowed.size} allowed`,
+      );
     for (const [key, { count, reason }] of allowed) t.diagnostic(`schema check allowed (${count}x) ${key}: ${reason}`);
     assertNoSchemaProblems();
   });

@@ -74,7 +74,12 @@ describe('server, errors and listings over the unix socket', skip, () => {
       assert.ok(error instanceof APIException);
       assert.equal(error.status, 412);
       assert.equal(error.result.request.headers['if-match'], current.etag);
-      assert.match(error.message, new RegExp(`^PUT ${escapeRegExp(api.endpoint)}/1\\.0/instances/${name} ETag doesn't match: [0-9a-f]{64} vs [0-9a-f]{64}$`));
+      assert.match(
+        error.message,
+        new RegExp(
+          `^PUT ${escapeRegExp(api.endpoint)}/1\\.0/instances/${name} ETag doesn't match: [0-9a-f]{64} vs [0-9a-f]{64}$`,
+        ),
+      );
     } finally {
       await removeInstance(api, name);
     }
@@ -85,18 +90,29 @@ describe('server, errors and listings over the unix socket', skip, () => {
     const prefix = uniqueName('e2e-srv-list');
     const names = [`${prefix}-a`, `${prefix}-b`];
     try {
-      for (const name of names) await api.post('instances', { json: { name, source: { type: 'image', alias: lxd.image }, description: name } }).wait();
+      for (const name of names)
+        await api
+          .post('instances', { json: { name, source: { type: 'image', alias: lxd.image }, description: name } })
+          .wait();
       const urls = await api.get<string[]>('instances');
       for (const name of names) assert.ok(urls.metadata.includes(`/1.0/instances/${name}`));
 
       const full = await api.get<Instance[]>('instances', { query: { recursion: 1 } });
       const ours = full.metadata.filter((instance) => instance.name.startsWith(prefix));
-      assert.deepEqual(ours.map((instance) => [instance.name, instance.status]).sort(), names.map((name) => [name, 'Stopped']));
+      assert.deepEqual(
+        ours.map((instance) => [instance.name, instance.status]).sort(),
+        names.map((name) => [name, 'Stopped']),
+      );
 
       const one = await api.get<Instance[]>('instances', { query: { recursion: 1, filter: `name eq ${names[1]}` } });
-      assert.deepEqual(one.metadata.map((instance) => instance.name), [names[1]]);
+      assert.deepEqual(
+        one.metadata.map((instance) => instance.name),
+        [names[1]],
+      );
       assert.match(one.request.url, /\?recursion=1&filter=name\+eq\+/);
-      const none = await api.get<Instance[]>('instances', { query: { recursion: 1, filter: `name eq ${prefix}-none` } });
+      const none = await api.get<Instance[]>('instances', {
+        query: { recursion: 1, filter: `name eq ${prefix}-none` },
+      });
       assert.deepEqual(none.metadata, []);
     } finally {
       for (const name of names) await removeInstance(api, name);
@@ -107,17 +123,29 @@ describe('server, errors and listings over the unix socket', skip, () => {
     const project = uniqueName('e2e-srv-proj');
     const name = uniqueName('e2e-srv-inproj');
     // features.images/profiles false: the project uses the default project's images and profiles.
-    await api.post('projects', { json: { name: project, config: { 'features.images': 'false', 'features.profiles': 'false' } } });
+    await api.post('projects', {
+      json: { name: project, config: { 'features.images': 'false', 'features.profiles': 'false' } },
+    });
     const inProject = API.factory(lxd.socket, { project });
     try {
-      const created = await inProject.post('instances', { json: { name, source: { type: 'image', alias: lxd.image } } });
+      const created = await inProject.post('instances', {
+        json: { name, source: { type: 'image', alias: lxd.image } },
+      });
       assert.match(created.request.url, new RegExp(`/1\\.0/instances\\?project=${project}$`));
       await created.wait();
       // LXD names objects of another project with their ?project= in the url.
-      assert.deepEqual((await inProject.get<string[]>('instances')).metadata, [`/1.0/instances/${name}?project=${project}`]);
+      assert.deepEqual((await inProject.get<string[]>('instances')).metadata, [
+        `/1.0/instances/${name}?project=${project}`,
+      ]);
       const listed = await inProject.get<Instance[]>('instances', { query: { recursion: 1 } });
-      assert.deepEqual(listed.metadata.map((instance) => [instance.name, instance.project]), [[name, project]]);
-      assert.ok(!(await api.get<string[]>('instances')).metadata.some((url) => url.includes(name)), 'not in the default project');
+      assert.deepEqual(
+        listed.metadata.map((instance) => [instance.name, instance.project]),
+        [[name, project]],
+      );
+      assert.ok(
+        !(await api.get<string[]>('instances')).metadata.some((url) => url.includes(name)),
+        'not in the default project',
+      );
       await assert.rejects(api.get(`instances/${name}`), APINotFoundException);
       // a request's own project wins over the API's.
       assert.equal((await api.get<Instance>(`instances/${name}`, { query: { project } })).metadata.project, project);

@@ -23,7 +23,9 @@ describe('HTTPS', skip, () => {
     for (const api of apis) await api.close();
   });
 
-  test('the main flow with a pinned server certificate and a trusted client certificate', { timeout: 60_000 }, async () => {
+  test('the main flow with a pinned server certificate and a trusted client certificate', {
+    timeout: 60_000,
+  }, async () => {
     const api = open(lxd.url, { serverCert: files.serverCert, cert: files.cert, key: files.key });
     const server = await api.get<Server>('/1.0');
     assert.equal(server.metadata.auth, 'trusted');
@@ -33,7 +35,11 @@ describe('HTTPS', skip, () => {
 
   test('the pin holds through a host name the certificate does not carry', { timeout: 60_000 }, async () => {
     const certificate = new X509Certificate(files.serverCert);
-    assert.equal(certificate.checkHost('localhost'), undefined, `the precondition: the server certificate does not name localhost (${certificate.subjectAltName})`);
+    assert.equal(
+      certificate.checkHost('localhost'),
+      undefined,
+      `the precondition: the server certificate does not name localhost (${certificate.subjectAltName})`,
+    );
     const url = `https://localhost:${port}`;
 
     // Without the pin, the usual checks apply and fail: first the self-signed chain...
@@ -49,7 +55,10 @@ describe('HTTPS', skip, () => {
     await assert.rejects(asCa.get('/1.0'), (error: unknown) => {
       assert.ok(error instanceof APIConnectionError);
       assert.equal(error.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
-      assert.equal(error.hint, `the server's certificate does not name the host of ${url}: pin it with the serverCert option to connect whatever the host name`);
+      assert.equal(
+        error.hint,
+        `the server's certificate does not name the host of ${url}: pin it with the serverCert option to connect whatever the host name`,
+      );
       return true;
     });
 
@@ -66,7 +75,10 @@ describe('HTTPS', skip, () => {
       assert.equal(error.endpoint, lxd.url);
       assert.equal(error.hint, `the server's certificate is not the pinned serverCert (${wrong})`);
       assert.ok(error.message.startsWith(`GET ${lxd.url}/1.0 failed: `), error.message);
-      assert.ok(error.message.endsWith(`(the server's certificate is not the pinned serverCert (${wrong}))`), error.message);
+      assert.ok(
+        error.message.endsWith(`(the server's certificate is not the pinned serverCert (${wrong}))`),
+        error.message,
+      );
       return true;
     });
   });
@@ -91,7 +103,15 @@ describe('HTTPS', skip, () => {
       assert.ok(error instanceof APIException, String(error));
       assert.equal(error.status, 403);
       assert.equal(error.message, `${method} ${lxd.url}${path} not authorized`);
-      assert.deepEqual(error.result.data, { type: 'error', status: '', status_code: 0, operation: '', error_code: 403, error: 'not authorized', metadata: null });
+      assert.deepEqual(error.result.data, {
+        type: 'error',
+        status: '',
+        status_code: 0,
+        operation: '',
+        error_code: 403,
+        error: 'not authorized',
+        metadata: null,
+      });
     }
   });
 });

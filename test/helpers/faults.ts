@@ -13,7 +13,10 @@ export const FAULTS = {
   '/1.0/invalid-json': (socket: Socket) => respond(socket, 200, 'application/json', '{"type":"sync","metadata":{'),
   // A byte order mark, then UTF-8 whose multi-byte characters are split across two writes.
   '/1.0/bom-split-utf8': (socket: Socket) => {
-    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"type":"sync","status_code":200,"error":"","metadata":{"name":"café ☃"}}')]);
+    const body = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from('{"type":"sync","status_code":200,"error":"","metadata":{"name":"café ☃"}}'),
+    ]);
     const cut = body.indexOf(Buffer.from('☃')) + 1;
     socket.write(head(200, 'application/json', body.byteLength));
     socket.write(body.subarray(0, cut));
@@ -27,12 +30,19 @@ export const FAULTS = {
     socket.write(head(200, 'application/json', 100));
     // Unix sockets have no RST, and a TLS socket cannot send one itself: there, the abrupt close (no close_notify) is the reset.
     const tls = 'encrypted' in socket;
-    socket.write('{"type":"sync","metadata":', () => (socket.remoteAddress && !tls ? socket.resetAndDestroy() : socket.destroy()));
+    socket.write('{"type":"sync","metadata":', () =>
+      socket.remoteAddress && !tls ? socket.resetAndDestroy() : socket.destroy(),
+    );
   },
   '/1.0/never-answers': () => {},
   '/1.0/stalled-body': (socket: Socket) => socket.write(`${head(200, 'application/json', 100)}{"type":`),
   '/1.0/proxy-502': (socket: Socket) =>
-    respond(socket, 502, 'text/html', '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>'),
+    respond(
+      socket,
+      502,
+      'text/html',
+      '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>',
+    ),
   '/1.0/empty-200': (socket: Socket) => respond(socket, 200, 'application/json', ''),
   '/1.0/null-200': (socket: Socket) => respond(socket, 200, 'application/json', 'null'),
   '/1.0/not-envelope': (socket: Socket) => respond(socket, 200, 'application/json', '{"hello":"world"}'),
@@ -45,12 +55,27 @@ export const FAULTS = {
   '/1.0/deep-json': (socket: Socket) => {
     const depth = 100_000;
     const metadata = `${'{"status_code":200,"metadata":'.repeat(depth)}{"status_code":400,"err":"failed at the bottom"}${'}'.repeat(depth)}`;
-    respond(socket, 200, 'application/json', `{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":${metadata}}`);
+    respond(
+      socket,
+      200,
+      'application/json',
+      `{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":${metadata}}`,
+    );
   },
   '/1.0/async-without-operation': (socket: Socket) =>
-    respond(socket, 202, 'application/json', '{"type":"async","status":"Operation created","status_code":100,"operation":"","error_code":0,"error":"","metadata":{"id":"x","status_code":103}}'),
+    respond(
+      socket,
+      202,
+      'application/json',
+      '{"type":"async","status":"Operation created","status_code":100,"operation":"","error_code":0,"error":"","metadata":{"id":"x","status_code":103}}',
+    ),
   '/1.0/ok': (socket: Socket) =>
-    respond(socket, 200, 'application/json', '{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":{"ok":true}}'),
+    respond(
+      socket,
+      200,
+      'application/json',
+      '{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":{"ok":true}}',
+    ),
 } as const;
 
 export type Fault = keyof typeof FAULTS;
@@ -82,7 +107,13 @@ export async function faultServer(tls?: TlsOptions): Promise<FaultServer> {
       buffered = buffered.slice(end + 4 + length);
       const fault = FAULTS[target.split('?')[0] as Fault];
       if (fault && method) fault(socket);
-      else respond(socket, 404, 'application/json', '{"type":"error","error":"not found","error_code":404,"metadata":null}');
+      else
+        respond(
+          socket,
+          404,
+          'application/json',
+          '{"type":"error","error":"not found","error_code":404,"metadata":null}',
+        );
     });
   };
   const server: Server = tls ? createTlsServer(tls, onConnection) : createNetServer(onConnection);

@@ -19,7 +19,8 @@ export async function removeInstance(api: API, name: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       const state = await api.get<{ status_code: number }>(`instances/${name}/state`);
-      if (state.metadata.status_code !== 102) await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true } }).wait();
+      if (state.metadata.status_code !== 102)
+        await api.put(`instances/${name}/state`, { json: { action: 'stop', force: true } }).wait();
       await api.delete(`instances/${name}`).wait();
       return;
     } catch (error) {
@@ -31,12 +32,24 @@ export async function removeInstance(api: API, name: string): Promise<void> {
 }
 
 /** Pulls events until `until` has matched each of them, or rejects after `ms`. */
-export async function collect<E extends LXDEvent>(stream: AsyncIterable<E>, until: Array<(event: E) => boolean>, ms = 30_000): Promise<E[]> {
+export async function collect<E extends LXDEvent>(
+  stream: AsyncIterable<E>,
+  until: Array<(event: E) => boolean>,
+  ms = 30_000,
+): Promise<E[]> {
   const seen: E[] = [];
   const pending = new Set(until);
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${pending.size} expected event(s) missing after ${ms} ms; saw ${seen.map(describe).join(', ') || 'none'}`)), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `${pending.size} expected event(s) missing after ${ms} ms; saw ${seen.map(describe).join(', ') || 'none'}`,
+          ),
+        ),
+      ms,
+    );
   });
   const pull = (async () => {
     for await (const event of stream) {
@@ -44,7 +57,9 @@ export async function collect<E extends LXDEvent>(stream: AsyncIterable<E>, unti
       for (const match of pending) if (match(event)) pending.delete(match);
       if (pending.size === 0) return seen;
     }
-    throw new Error(`the event stream ended with ${pending.size} expected event(s) missing; saw ${seen.map(describe).join(', ') || 'none'}`);
+    throw new Error(
+      `the event stream ended with ${pending.size} expected event(s) missing; saw ${seen.map(describe).join(', ') || 'none'}`,
+    );
   })();
   try {
     return await Promise.race([pull, expired]);

@@ -91,7 +91,15 @@ export function reply(res: ServerResponse, status: number, body: unknown, header
 
 /** A sync envelope exactly as a real LXD 5.0 sends it: `error: ""`, `error_code: 0`. */
 export function sync(metadata: unknown, status = 200): Record<string, unknown> {
-  return { type: 'sync', status: status === 200 ? 'Success' : 'Created', status_code: status, operation: '', error_code: 0, error: '', metadata };
+  return {
+    type: 'sync',
+    status: status === 200 ? 'Success' : 'Created',
+    status_code: status,
+    operation: '',
+    error_code: 0,
+    error: '',
+    metadata,
+  };
 }
 
 /** An error envelope. */
@@ -120,7 +128,15 @@ export function operation(id: string, fields: Record<string, unknown> = {}): Rec
 
 /** The async envelope of an operation just created, as LXD sends it with HTTP 202. */
 export function created(op: Record<string, unknown>): Record<string, unknown> {
-  return { type: 'async', status: 'Operation created', status_code: 100, operation: `/1.0/operations/${String(op.id)}`, error_code: 0, error: '', metadata: op };
+  return {
+    type: 'async',
+    status: 'Operation created',
+    status_code: 100,
+    operation: `/1.0/operations/${String(op.id)}`,
+    error_code: 0,
+    error: '',
+    metadata: op,
+  };
 }
 
 /** Answers 202 with the async envelope of an operation, and its `Location`. */

@@ -38,15 +38,21 @@ export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) =>
     if (typeof decision !== 'function') {
       const { status, error } = typeof decision === 'number' ? { status: decision, error: 'not authorized' } : decision;
       const body = JSON.stringify({ type: 'error', error, error_code: status, metadata: null });
-      socket.end(`HTTP/1.1 ${status} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
       return;
     }
     const key = String(req.headers['sec-websocket-key']);
     const accepted = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
     // The first subprotocol offered is selected, except on paths with `noproto` (a server that ignores them).
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',')[0]?.trim();
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')[0]
+      ?.trim();
     const selected = offered && !(req.url ?? '').includes('noproto') ? `sec-websocket-protocol: ${offered}\r\n` : '';
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accepted}\r\n${selected}\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accepted}\r\n${selected}\r\n`,
+    );
     const ws: ServerSocket = {
       socket,
       url: req.url ?? '',
@@ -82,7 +88,8 @@ export function acceptUpgrades(server: Server, accept: (req: IncomingMessage) =>
 
 function frame(opcode: number, payload: Buffer): Buffer {
   const length = payload.byteLength;
-  const head = length < 126 ? Buffer.from([0x80 | opcode, length]) : Buffer.from([0x80 | opcode, 126, length >> 8, length & 0xff]);
+  const head =
+    length < 126 ? Buffer.from([0x80 | opcode, length]) : Buffer.from([0x80 | opcode, 126, length >> 8, length & 0xff]);
   return Buffer.concat([head, payload]);
 }
 
@@ -101,7 +108,9 @@ function parse(data: Buffer): { opcode: number; payload: Buffer; size: number } 
   if (masked) offset += 4;
   if (data.byteLength < offset + length) return undefined;
   const payload = Buffer.from(data.subarray(offset, offset + length));
-  if (masked) for (let i = 0; i < payload.byteLength; i++) payload[i] = (payload[i] as number) ^ (data[maskAt + (i % 4)] as number);
+  if (masked)
+    for (let i = 0; i < payload.byteLength; i++)
+      payload[i] = (payload[i] as number) ^ (data[maskAt + (i % 4)] as number);
   return { opcode, payload, size: offset + length };
 }
 

@@ -3,6 +3,8 @@
  * types, checked by `tsc -p test/types` (nothing here runs). Every negative
  * case is a `// @ts-expect-error` line: it fails the check if it compiles.
  */
+
+import type { API } from '../../src/api.ts';
 import type {
   Certificate,
   EmptyMetadata,
@@ -17,6 +19,7 @@ import type {
   Server,
   StorageVolume,
 } from '../../src/generated/lxd-types.ts';
+import type { APIResult, ResultPromise } from '../../src/index.ts';
 import type {
   MatchRoute,
   NoQuery,
@@ -26,8 +29,6 @@ import type {
   RouteMetadata,
   RouteQuery,
 } from '../../src/routes.ts';
-import type { API } from '../../src/api.ts';
-import type { APIResult, ResultPromise } from '../../src/result.ts';
 import { type Equal, type Expect, expectType } from './helpers.ts';
 
 declare const api: API;
