@@ -1,4 +1,29 @@
+// Every error the library throws, under one base class. `code` is stable, for matching without
+// `instanceof`; `cause` is forwarded; `request` names the request the error is about.
+import { redactUrl } from './redact.ts';
 import type { APIResult } from './result.ts';
+import type { Operation } from './types.ts';
+
+/** The request an error is about: method and URL, secrets redacted. */
+export interface ErrorRequest {
+  method: string;
+  url: string;
+}
+
+/** What every error of the library extends. */
+export class LXDError extends Error {
+  override name = 'LXDError';
+  /** Stable identifier, for matching without `instanceof`. */
+  readonly code: string;
+  /** The request the error is about, when there is one. */
+  readonly request: ErrorRequest | undefined;
+
+  constructor(message: string, code: string, request?: ErrorRequest, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.request = request && { method: request.method, url: redactUrl(request.url) };
+  }
+}
 
 /**
  * The server answered, and the answer is a failure: an HTTP status >= 400, a
@@ -9,17 +34,17 @@ import type { APIResult } from './result.ts';
  * the server's own `error` when it is non-empty, else the failing metadata's
  * `err`, else the response itself (JSON, or the start of a non-JSON body).
  */
-export class APIException extends Error {
+export class APIException extends LXDError {
   override name = 'APIException';
-  /** Stable identifier, for matching without `instanceof`. */
-  readonly code: string = 'ERR_LXD_API';
   /** The transaction that failed: request, response, envelope. */
   readonly result: APIResult;
   /** The HTTP status of the response. */
   readonly status: number;
 
-  constructor(message: string, result: APIResult, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, result: APIResult, options?: ErrorOptions, code = 'ERR_LXD_API') {
+    // A result built by hand may lack its request.
+    const request = result.request && { method: result.request.method, url: result.request.url };
+    super(message, code, request, options);
     this.result = result;
     this.status = result.status;
   }
@@ -28,7 +53,10 @@ export class APIException extends Error {
 /** The server answered 404: the object does not exist, or no longer does. */
 export class APINotFoundException extends APIException {
   override name = 'APINotFoundException';
-  override readonly code: string = 'ERR_LXD_NOT_FOUND';
+
+  constructor(message: string, result: APIResult, options?: ErrorOptions, code = 'ERR_LXD_NOT_FOUND') {
+    super(message, result, options, code);
+  }
 }
 
 /**
@@ -36,19 +64,90 @@ export class APINotFoundException extends APIException {
  * connection was refused or reset, TLS verification failed, or a timeout
  * expired. `cause` holds the underlying error; `hint` says what to check.
  */
-export class APIConnectionError extends Error {
+export class APIConnectionError extends LXDError {
   override name = 'APIConnectionError';
   /** The endpoint that could not be reached, as in `api.endpoint`. */
   readonly endpoint: string;
-  /** The transport's code: `ENOENT`, `ECONNREFUSED`, `EACCES`, `ETIMEDOUT`, an undici `UND_ERR_*` or an OpenSSL code. */
-  readonly code: string;
   /** What a person can check to fix it. */
   readonly hint: string;
 
-  constructor(message: string, fields: { endpoint: string; code: string; hint: string }, options?: ErrorOptions) {
-    super(fields.hint ? `${message} (${fields.hint})` : message, options);
+  /** `code` is the transport's: `ENOENT`, `ECONNREFUSED`, `EACCES`, an undici `UND_ERR_*`, an OpenSSL code. */
+  constructor(
+    message: string,
+    fields: { endpoint: string; code: string; hint: string; request?: ErrorRequest },
+    options?: ErrorOptions,
+  ) {
+    super(fields.hint ? `${message} (${fields.hint})` : message, fields.code, fields.request, options);
     this.endpoint = fields.endpoint;
-    this.code = fields.code;
     this.hint = fields.hint;
   }
+}
+
+/** The overall deadline of `waitUntilDone()` passed with the operation still running. */
+export class OperationTimeoutError extends LXDError {
+  override name = 'OperationTimeoutError';
+  override readonly code = 'ERR_LXD_OPERATION_TIMEOUT' as const;
+  /** The operation's URL. */
+  readonly operation: string;
+  /** Seconds waited. */
+  readonly waited: number;
+  /** The latest state seen, if any. */
+  readonly last: Operation | undefined;
+
+  constructor(operation: string, waited: number, last: Operation | undefined) {
+    const state = last ? ` (${last.description || last.class}, still ${last.status} ${last.status_code})` : '';
+    super(`operation ${operation}${state} did not finish within ${waited} s`, 'ERR_LXD_OPERATION_TIMEOUT', {
+      method: 'GET',
+      url: `${operation}/wait`,
+    });
+    this.operation = operation;
+    this.waited = waited;
+    this.last = last;
+  }
+}
+
+/**
+ * LXD no longer knows the operation: it answers 404 on `/wait`. LXD forgets
+ * an operation about 5 seconds after it finished, so this usually means it
+ * finished (successfully or not) before the wait began; its outcome has to
+ * be read from the objects it changed.
+ */
+export class OperationGoneError extends APINotFoundException {
+  override name = 'OperationGoneError';
+
+  constructor(message: string, result: APIResult, options?: ErrorOptions) {
+    super(message, result, options, 'ERR_LXD_OPERATION_GONE');
+  }
+}
+
+/** `may_cancel` is false in the latest known state: nothing was sent. */
+export class OperationNotCancellableError extends LXDError {
+  override name = 'OperationNotCancellableError';
+  override readonly code = 'ERR_LXD_NOT_CANCELLABLE' as const;
+  readonly operation: string;
+
+  constructor(operation: string, state: Operation | undefined) {
+    super(
+      state
+        ? `operation ${operation} (${state.description || state.class}, ${state.status}) cannot be cancelled: ` +
+            'LXD reports may_cancel false'
+        : `operation ${operation} cannot be cancelled: its state is unknown (pass refresh: true to fetch it)`,
+      'ERR_LXD_NOT_CANCELLABLE',
+      { method: 'DELETE', url: operation },
+    );
+    this.operation = operation;
+  }
+}
+
+/**
+ * The `APIException` (`APINotFoundException` on 404) for a failed result: the one place they are
+ * built. The message is `METHOD URL text`, the text cut at 2000 characters.
+ */
+export function apiException(result: APIResult, text: string, cause?: unknown): APIException {
+  const cut = text.length > 2000 ? `${text.slice(0, 2000)}...` : text;
+  const message = `${result.request.method} ${redactUrl(result.request.url)} ${cut}`;
+  const options = cause === undefined ? undefined : { cause };
+  return result.status === 404
+    ? new APINotFoundException(message, result, options)
+    : new APIException(message, result, options);
 }

@@ -1,7 +1,7 @@
+// `/1.0/events` as an async iterable over one websocket of the connection.
 import type { WebSocket } from 'undici';
-import type { API } from './api.ts';
+import type { Connection } from './result.ts';
 import type { Operation } from './types.ts';
-import { openWebSocket } from './websocket.ts';
 
 /** The kinds of event `/1.0/events` streams. */
 export type EventType = 'operation' | 'logging' | 'lifecycle';
@@ -208,7 +208,10 @@ export class EventStream<E extends LXDEvent = LXDEvent> implements AsyncIterable
  * (403 for an untrusted client), `APIConnectionError` when it cannot be
  * reached, the signal's reason when aborted first.
  */
-export async function openEvents<T extends EventType = EventType>(api: API, options: EventsOptions<T> = {}): Promise<EventStream<EventOf<T>>> {
+export async function openEvents<T extends EventType = EventType>(
+  api: Connection,
+  options: EventsOptions<T> = {},
+): Promise<EventStream<EventOf<T>>> {
   const params = new URLSearchParams();
   if (options.type !== undefined) {
     const types = typeof options.type === 'string' ? [options.type] : [...options.type];
@@ -220,9 +223,10 @@ export async function openEvents<T extends EventType = EventType>(api: API, opti
   const search = params.toString();
   let stream: EventStream<EventOf<T>> | undefined;
   const onInvalid = (text: string, error: unknown) => {
-    if (api.log.enabled) api.log('events: skipped a message that is not JSON (%s): %s', (error as Error).message, text.slice(0, 200));
+    if (api.log.enabled)
+      api.log('events: skipped a message that is not JSON (%s): %s', (error as Error).message, text.slice(0, 200));
   };
-  await openWebSocket(api, `/${api.defaultVersion}/events${search ? `?${search}` : ''}`, {
+  await api.websocket(`/${api.defaultVersion}/events${search ? `?${search}` : ''}`, {
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     // Listening from the start: a message in the same packet as the upgrade response is not lost.

@@ -1,11 +1,9 @@
 import { Readable, Writable } from 'node:stream';
 import type { WebSocket } from 'undici';
-import type { API } from './api.ts';
-import { redactUrl } from './debug.ts';
-import { operationPath, waitUntilDone } from './operations.ts';
-import type { APIResult } from './result.ts';
+import { redactUrl } from './redact.ts';
+import type { APIResult, Connection } from './result.ts';
 import type { Operation } from './types.ts';
-import { openWebSocket } from './websocket.ts';
+import { operationPath } from './url.ts';
 
 /** Options of `api.exec()`. */
 export interface ExecOptions {
@@ -30,7 +28,10 @@ export interface ExecSession {
   readonly interactive: boolean;
   /** The command's stdin. `end()` tells LXD it has reached its end (an empty text message on fd 0). */
   readonly stdin: Writable;
-  /** The command's stdout; interactive: the terminal's output (stdout and stderr merged). Ends when LXD sends its end-of-stream. */
+  /**
+   * The command's stdout; interactive: the terminal's output (stdout and stderr merged). Ends when LXD sends its
+   * end-of-stream.
+   */
   readonly stdout: Readable;
   /** The command's stderr; empty for an interactive command. */
   readonly stderr: Readable;
@@ -52,7 +53,12 @@ export interface ExecSession {
  * Runs a command in an instance with `wait-for-websocket` and connects its
  * websockets: `POST /1.0/instances/<name>/exec` then `connectExec()`.
  */
-export async function exec(api: API, instance: string, command: string[], options: ExecOptions = {}): Promise<ExecSession> {
+export async function exec(
+  api: Connection,
+  instance: string,
+  command: string[],
+  options: ExecOptions = {},
+): Promise<ExecSession> {
   if (!Array.isArray(command) || command.length === 0 || command.some((part) => typeof part !== 'string')) {
     throw new TypeError('command must be a non-empty array of strings, e.g. ["sh", "-c", "echo hi"]');
   }
@@ -67,10 +73,14 @@ export async function exec(api: API, instance: string, command: string[], option
   if (options.group !== undefined) body.group = options.group;
   if (options.width !== undefined) body.width = options.width;
   if (options.height !== undefined) body.height = options.height;
-  const result = await api.post<Operation>(`/${api.defaultVersion}/instances/${encodeURIComponent(instance)}/exec`, {
-    json: body,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const result = await api.request<Operation>(
+    'POST',
+    `/${api.defaultVersion}/instances/${encodeURIComponent(instance)}/exec`,
+    {
+      json: body,
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+  );
   return connectExec(result, options.signal ? { signal: options.signal } : {});
 }
 
@@ -84,8 +94,17 @@ export async function connectExec(result: APIResult, options: { signal?: AbortSi
   const api = result.api;
   const operation = result.metadata as Operation | undefined;
   const fds = operation?.metadata?.fds as Record<string, unknown> | undefined;
-  if (result.operation === undefined || typeof fds !== 'object' || fds === null || typeof fds['0'] !== 'string' || typeof fds.control !== 'string') {
-    throw new TypeError(`${result.request.method} ${redactUrl(result.request.url)}: not an exec operation with websockets (no metadata.fds); send wait-for-websocket: true`);
+  if (
+    result.operation === undefined ||
+    typeof fds !== 'object' ||
+    fds === null ||
+    typeof fds['0'] !== 'string' ||
+    typeof fds.control !== 'string'
+  ) {
+    throw new TypeError(
+      `${result.request.method} ${redactUrl(result.request.url)}: not an exec operation with websockets ` +
+        '(no metadata.fds); send wait-for-websocket: true',
+    );
   }
   const interactive = typeof fds['1'] !== 'string';
   const operationUrl = result.operation;
@@ -104,7 +123,9 @@ export async function connectExec(result: APIResult, options: { signal?: AbortSi
       if (name === '2') pipeInto(ws, stderr);
     },
   });
-  const settled = await Promise.allSettled(names.map((name) => openWebSocket(api, url(fds[name] as string), socketOptions(name))));
+  const settled = await Promise.allSettled(
+    names.map((name) => api.websocket(url(fds[name] as string), socketOptions(name))),
+  );
   const sockets = settled.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined));
   const failed = settled.find((outcome) => outcome.status === 'rejected');
   if (failed) {
@@ -130,17 +151,15 @@ export async function connectExec(result: APIResult, options: { signal?: AbortSi
     },
   });
 
-  const done = waitUntilDone(result, options.signal ? { signal: options.signal } : {});
+  const done = result.waitUntilDone(options.signal ? { signal: options.signal } : {});
   const closeAll = () => {
     for (const ws of sockets) if (ws && ws.readyState <= 1) ws.close(1000);
   };
-  void done.then(
-    () => setTimeout(closeAll, 1000).unref(),
-    closeAll,
-  );
+  void done.then(() => setTimeout(closeAll, 1000).unref(), closeAll);
   const exitCode = done.then((final) => {
     const code = (final.metadata.metadata as { return?: unknown } | null)?.return;
-    if (typeof code !== 'number') throw new Error(`operation ${result.operation} finished without an exit code (metadata.return)`);
+    if (typeof code !== 'number')
+      throw new Error(`operation ${result.operation} finished without an exit code (metadata.return)`);
     return code;
   });
   // An unobserved exitCode must not crash the process when done rejects.

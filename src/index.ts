@@ -1,17 +1,21 @@
-export { API, type APIOptions, type Metadata, type RequestOptions, VERSION } from './api.ts';
-export type { MatchRoute, Method, Query, QueryFor, QueryValue, RouteBody, RouteMetadata, RouteQuery } from './routes.ts';
-export { type Logger, REDACTED } from './debug.ts';
-export { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
-export { APIResult, type RequestRecord, type ResponseRecord, type ResultPromise, type WaitOptions } from './result.ts';
-export { findSocket, socketCandidates, unixEndpoint } from './transport.ts';
-export { type AsyncResponse, type Envelope, type ErrorResponse, StatusCode, type SyncResponse } from './types.ts';
-// Every resource and request type of LXD 5.0's API description: Instance, InstancesPost, Image, Operation, Server, ...
-export type * from './generated/lxd-types.ts';
+// The public surface. Internal pieces (the transport, the member pool, the HTTP pipeline) are left
+// out on purpose: they change without notice.
+export { API, type Metadata } from './api.ts';
+export {
+  APIConnectionError,
+  APIException,
+  APINotFoundException,
+  type ErrorRequest,
+  LXDError,
+  OperationGoneError,
+  OperationNotCancellableError,
+  OperationTimeoutError,
+} from './errors.ts';
 export {
   type EventOf,
-  type EventsOptions,
   EventStream,
   type EventStreamEnd,
+  type EventsOptions,
   type EventType,
   type LifecycleAction,
   type LifecycleEvent,
@@ -19,19 +23,35 @@ export {
   type LoggingEvent,
   type LoggingEventMetadata,
   type LXDEvent,
-  openEvents,
   type OperationEvent,
+  openEvents,
 } from './events.ts';
 export { connectExec, type ExecOptions, type ExecSession } from './exec.ts';
+// Every resource and request type of LXD 5.0's API description: Instance, InstancesPost, Image, Operation, Server, ...
+export type * from './generated/lxd-types.ts';
+export type { Logger } from './log.ts';
+export { cancelOperation, latestOperation, operationProgress, waitUntilDone } from './operations.ts';
+export { type APIOptions, type RequestOptions, VERSION, type WebSocketOptions } from './options.ts';
+export type { ResultPromise } from './promise.ts';
+export { REDACTED } from './redact.ts';
+export type { RequestRecord, ResponseRecord } from './response.ts';
 export {
+  APIResult,
   type CancelOptions,
-  cancelOperation,
-  latestOperation,
-  OperationGoneError,
-  OperationNotCancellableError,
-  operationProgress,
-  OperationTimeoutError,
+  type Connection,
+  type WaitOptions,
   type WaitUntilDoneOptions,
-  waitUntilDone,
-} from './operations.ts';
-export { openWebSocket, type WebSocketOptions, websocketUrl } from './websocket.ts';
+} from './result.ts';
+export type {
+  MatchRoute,
+  Method,
+  Query,
+  QueryFor,
+  QueryValue,
+  RouteBody,
+  RouteMetadata,
+  RouteQuery,
+} from './routes.ts';
+export { findSocket, socketCandidates, unixEndpoint } from './socket.ts';
+export { type AsyncResponse, type Envelope, type ErrorResponse, StatusCode, type SyncResponse } from './types.ts';
+export { openWebSocket, websocketUrl } from './websocket.ts';

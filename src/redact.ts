@@ -1,4 +1,4 @@
-import createDebug from 'debug';
+// Secrets out of everything the library prints or puts in an error: dumps, URLs, headers.
 
 /** What replaces a secret in dumps and error messages. */
 export const REDACTED = '<redacted>';
@@ -10,25 +10,6 @@ const SECRET_KEYS = new Set(['password', 'trust_token', 'token', 'secret']);
 const SECRET_MAPS = new Set(['fds']);
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
 const SECRET_QUERY = /([?&](?:secret|password|token|trust_token)=)[^&#]*/gi;
-
-/**
- * The part of a `debug` logger the API uses. Declared here so that the
- * published types do not depend on `@types/debug`.
- */
-export interface Logger {
-  (formatter: string, ...args: unknown[]): void;
-  /** True when `DEBUG` names `lxd` or the API's `debug` option is set. */
-  enabled: boolean;
-  /** Where the lines go: stderr unless replaced. */
-  log: (...args: unknown[]) => unknown;
-}
-
-/** The `debug` logger of one API: namespace `lxd`, forced on by the `debug` option. */
-export function createLogger(force: boolean): Logger {
-  const log = createDebug('lxd');
-  if (force) log.enabled = true;
-  return log as Logger;
-}
 
 /**
  * A copy of `value` with every secret replaced by `"<redacted>"`. The copy is
@@ -49,7 +30,11 @@ export function redact(value: unknown): unknown {
       } else if (isContainer(item)) {
         const copy = Array.isArray(item) ? [] : {};
         to[key] = copy;
-        stack.push([item, copy as Record<string, unknown>, secretMap || SECRET_MAPS.has(name) || SECRET_KEYS.has(name)]);
+        stack.push([
+          item,
+          copy as Record<string, unknown>,
+          secretMap || SECRET_MAPS.has(name) || SECRET_KEYS.has(name),
+        ]);
       } else {
         to[key] = item;
       }

@@ -1,7 +1,43 @@
+// What came back: the body read (capped or not) and parsed into an envelope, raw bytes or a problem.
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { dumpJson } from './debug.ts';
-import { bodyStart, type ResultFields } from './result.ts';
+import { dumpJson } from './redact.ts';
 import type { Envelope } from './types.ts';
+
+/** What was sent, as `APIResult.request` keeps it (headers redacted). */
+export interface RequestRecord {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  /** The `json` option's value; raw bodies are not kept. */
+  body?: unknown;
+  /** The raw body as it was passed, for its size in summaries. */
+  raw?: unknown;
+}
+
+/** What came back, before parsing. */
+export interface ResponseRecord {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** One transaction, as an `APIResult` is built from it. */
+export interface ResultFields {
+  /** The endpoint (the cluster member) that answered. @default the connection's endpoint */
+  endpoint?: string;
+  request: RequestRecord;
+  response: ResponseRecord;
+  data?: Envelope | undefined;
+  body?: Uint8Array | undefined;
+  stream?: Readable | undefined;
+  /** Why the response is not a usable LXD answer, when it is not. */
+  problem?: { message: string; cause?: unknown } | undefined;
+}
+
+/** Whether a content type is JSON's. */
+export function isJson(contentType: string): boolean {
+  return contentType === 'application/json' || /\bjson\b/i.test(contentType);
+}
 
 /** Past the response limit: the body was dropped unread. */
 export const TOO_LARGE = Symbol('too large');
@@ -13,7 +49,11 @@ const UTF8 = new TextDecoder();
  * The whole body as UTF-8 text (`text: true`, a leading BOM skipped) or as bytes, or `TOO_LARGE`
  * past `limit` bytes (the connection is then dropped).
  */
-export function readBody(body: Dispatcher.ResponseData['body'], limit: number, text: boolean): Promise<string | Uint8Array | typeof TOO_LARGE> {
+export function readBody(
+  body: Dispatcher.ResponseData['body'],
+  limit: number,
+  text: boolean,
+): Promise<string | Uint8Array | typeof TOO_LARGE> {
   // Uncapped: undici's own readers, without an async iterator's promise per chunk (and, being no
   // async function, without one more promise to adopt). `text()` decodes the socket's chunks in
   // place; `bytes()` would first copy them into a new buffer.
@@ -24,7 +64,11 @@ export function readBody(body: Dispatcher.ResponseData['body'], limit: number, t
   return readCapped(body, limit, text);
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, text: boolean): Promise<string | Uint8Array | typeof TOO_LARGE> {
+async function readCapped(
+  body: Dispatcher.ResponseData['body'],
+  limit: number,
+  text: boolean,
+): Promise<string | Uint8Array | typeof TOO_LARGE> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -44,44 +88,64 @@ async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, 
  * into an `APIException`. A JSON response comes as text, any other as bytes.
  */
 export function parse(
-  request: ResultFields['request'],
-  response: ResultFields['response'],
-  method: string,
+  fields: { endpoint: string; request: RequestRecord; response: ResponseRecord },
   contentType: string,
   content: string | Uint8Array | typeof TOO_LARGE,
   limit: number,
 ): ResultFields {
+  const problem = (message: string, body?: Uint8Array, cause?: unknown): ResultFields => ({
+    ...fields,
+    body,
+    problem: cause === undefined ? { message } : { message, cause },
+  });
   if (content === TOO_LARGE) {
-    return { request, response, problem: { message: `response larger than maxResponseBytes (${limit} bytes); use stream: true for large downloads` } };
+    return problem(`response larger than maxResponseBytes (${limit} bytes); use stream: true for large downloads`);
   }
   if (typeof content !== 'string') {
-    const empty = content.byteLength === 0 && method !== 'HEAD' && response.status !== 204;
-    if (empty && contentType === '') return { request, response, body: content, problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
+    const empty = content.byteLength === 0 && fields.request.method !== 'HEAD' && fields.response.status !== 204;
+    if (empty && contentType === '') return problem(EMPTY, content);
     if (/text\/html/i.test(contentType)) {
-      return { request, response, body: content, problem: { message: `expected an LXD JSON response, got ${contentType}: ${bodyStart(content)}` } };
+      return problem(`expected an LXD JSON response, got ${contentType}: ${bodyStart(content)}`, content);
     }
-    return { request, response, body: content };
+    return { ...fields, body: content };
   }
   // The bytes of a JSON body are kept only when it is not a usable envelope, for the error.
-  if (content === '') return { request, response, body: Buffer.alloc(0), problem: { message: 'empty response body where an LXD JSON envelope was expected' } };
+  if (content === '') return problem(EMPTY, Buffer.alloc(0));
   let data: unknown;
   try {
     data = JSON.parse(content);
   } catch (error) {
-    return { request, response, body: Buffer.from(content), problem: { message: `invalid JSON in the response (${(error as Error).message}): ${bodyStart(content)}`, cause: error } };
+    const why = `invalid JSON in the response (${(error as Error).message}): ${bodyStart(content)}`;
+    return problem(why, Buffer.from(content), error);
   }
   if (!isEnvelope(data)) {
-    return { request, response, body: Buffer.from(content), problem: { message: `the response is not an LXD envelope (no type sync, async or error): ${dumpJson(data, 0).slice(0, 200)}` } };
+    const start = dumpJson(data, 0).slice(0, 200);
+    return problem(
+      `the response is not an LXD envelope (no type sync, async or error): ${start}`,
+      Buffer.from(content),
+    );
   }
-  if (data.type === 'async' && !data.operation && response.headers.location === undefined) {
-    return { request, response, data, problem: { message: 'async response without an operation URL' } };
+  if (data.type === 'async' && !data.operation && fields.response.headers.location === undefined) {
+    return { ...fields, data, problem: { message: 'async response without an operation URL' } };
   }
-  return { request, response, data };
+  return { ...fields, data };
 }
+
+const EMPTY = 'empty response body where an LXD JSON envelope was expected';
 
 /** Whether parsed JSON is an LXD envelope: an object whose `type` is sync, async or error. */
 export function isEnvelope(data: unknown): data is Envelope {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
   const type = (data as { type?: unknown }).type;
   return type === 'sync' || type === 'async' || type === 'error';
+}
+
+/** The first 200 characters of a body that is not an LXD answer, on one line. */
+export function bodyStart(body: Uint8Array | string): string {
+  const text =
+    typeof body === 'string'
+      ? body.slice(0, 800)
+      : Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 800)).toString('utf8');
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }

@@ -1,25 +1,40 @@
+// One transaction with the server, and what can be done with the operation it started: wait on it,
+// wait until it is done, cancel it. The `Connection` it waits through is declared here too, because
+// each refers to the other: a connection's requests resolve with results, and a result keeps the
+// connection that made it.
 import type { Readable } from 'node:stream';
-import type { API, RequestOptions } from './api.ts';
-import { describeBytes, dumpJson, redactUrl } from './debug.ts';
-import { APIException, APINotFoundException } from './errors.ts';
-import { type CancelOptions, cancelOperation, operationPath, operationUrl, type WaitUntilDoneOptions, waitUntilDone } from './operations.ts';
+import type { WebSocket } from 'undici';
+import {
+  APIConnectionError,
+  APIException,
+  APINotFoundException,
+  apiException,
+  OperationGoneError,
+  OperationNotCancellableError,
+  OperationTimeoutError,
+} from './errors.ts';
+import type { Logger } from './log.ts';
+import type { RequestOptions, WebSocketOptions } from './options.ts';
+import { describeBytes, dumpJson, redactUrl } from './redact.ts';
+import type { RequestRecord, ResponseRecord, ResultFields } from './response.ts';
 import type { Envelope, Operation } from './types.ts';
+import { operationPath } from './url.ts';
+import { failureOf, isRecord, metadataError } from './validate.ts';
 
-/** What was sent, as `APIResult.request` keeps it (headers redacted). */
-export interface RequestRecord {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  /** The `json` option's value; raw bodies are not kept. */
-  body?: unknown;
-  /** The raw body as it was passed, for its size in summaries. */
-  raw?: unknown;
-}
-
-/** What came back, before parsing. */
-export interface ResponseRecord {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
+/**
+ * What results and the features (operations, events, exec) need of a client: one request, one
+ * websocket, the settings they read, the logger. `API` implements it.
+ */
+export interface Connection {
+  /** The endpoint requests go to first. */
+  readonly endpoint: string;
+  readonly defaultVersion: string;
+  readonly waitTimeout: number;
+  readonly log: Logger;
+  /** Sends one request; resolves with its validated result. */
+  request<T = unknown>(method: string, url: string, options?: RequestOptions): Promise<APIResult<T>>;
+  /** Opens a websocket on the client's transport; resolves once open. */
+  websocket(url: string, options?: WebSocketOptions): Promise<WebSocket>;
 }
 
 /** Options of `APIResult.wait()`. */
@@ -35,42 +50,44 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-/** A promise of a result that can also wait for the operation it starts. */
-export type ResultPromise<T> = Promise<APIResult<T>> & {
-  /** `await api.post('images', { json }).wait()`: the request, then `result.wait()`. */
-  wait(options?: WaitOptions): Promise<APIResult<Operation>>;
-};
-
-export function resultPromise<T>(promise: Promise<APIResult<T>>): ResultPromise<T> {
-  const result = promise as ResultPromise<T>;
-  // One method shared by every promise, not a closure over each: a closure stored on the promise
-  // it captures kept every response reachable through V8's young-generation GCs, so each one was
-  // copied and promoted (bench/README.md, third pass).
-  result.wait = waitOnResult;
-  return result;
+/** Options of `result.waitUntilDone()`. */
+export interface WaitUntilDoneOptions {
+  /**
+   * One overall deadline in seconds for the whole wait, however many long
+   * polls it takes. Past it the promise rejects with `OperationTimeoutError`
+   * (the operation itself goes on). `-1` or undefined waits until done.
+   */
+  timeout?: number;
+  /** Aborts the wait: the in-flight poll is cancelled and the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * Called with the operation whenever its `metadata` (where LXD puts
+   * progress: `download_progress`, `progress`, `*_unpack_progress`, an
+   * exec's `return`, ...) differs from the last state seen. See
+   * `operationProgress()` for a one-line summary.
+   */
+  onProgress?: (operation: Operation, result: APIResult<Operation>) => void;
+  /**
+   * Seconds each long poll lasts when `onProgress` is given: LXD's `/wait`
+   * answers at completion or at its timeout, so progress is sampled at this
+   * interval, over the same single request at a time (no parallel GETs).
+   * Without `onProgress`, polls last the API's `waitTimeout`.
+   * @default 1
+   */
+  progressInterval?: number;
 }
 
-function waitOnResult(this: unknown, options?: WaitOptions): Promise<APIResult<Operation>> {
-  if (!(this instanceof Promise)) throw new TypeError('wait() is a method of the request promise: call it as api.post(...).wait()');
-  return (this as Promise<APIResult>).then((result) => result.wait(options));
-}
-
-export interface ResultFields {
-  /** The endpoint (the cluster member) that answered. */
-  endpoint?: string;
-  request: RequestRecord;
-  response: ResponseRecord;
-  data?: Envelope | undefined;
-  body?: Uint8Array | undefined;
-  stream?: Readable | undefined;
-  /** Why the response is not a usable LXD answer, when it is not. */
-  problem?: { message: string; cause?: unknown } | undefined;
+/** Options of `result.cancel()`. */
+export interface CancelOptions {
+  /** Fetch the operation's current state first, instead of trusting the latest one known. @default false */
+  refresh?: boolean;
+  signal?: AbortSignal;
 }
 
 /** One HTTP transaction with LXD: the request, the response and its envelope. */
 export class APIResult<T = unknown> {
-  /** The API that made the request. */
-  readonly api: API;
+  /** The connection (the API) that made the request. */
+  readonly api: Connection;
   /** The parsed JSON envelope; undefined for a non-JSON response. */
   readonly data: Envelope<T> | undefined;
   /** The envelope's `metadata`; undefined for a non-JSON response. */
@@ -90,8 +107,10 @@ export class APIResult<T = unknown> {
   /** The unread body of a non-JSON response when the request set `stream: true`. */
   readonly stream: Readable | undefined;
   readonly #problem: ResultFields['problem'];
+  /** The latest state of the operation seen by `waitUntilDone()` and `cancel()`. */
+  #latest: Operation | undefined;
 
-  constructor(api: API, fields: ResultFields) {
+  constructor(api: Connection, fields: ResultFields) {
     this.api = api;
     this.request = fields.request;
     this.response = fields.response;
@@ -103,7 +122,8 @@ export class APIResult<T = unknown> {
     this.stream = fields.stream;
     this.etag = header(fields.response.headers.etag);
     const operation = isRecord(fields.data) ? fields.data.operation : undefined;
-    this.operation = typeof operation === 'string' && operation !== '' ? operation : header(fields.response.headers.location);
+    this.operation =
+      typeof operation === 'string' && operation !== '' ? operation : header(fields.response.headers.location);
     this.#problem = fields.problem;
   }
 
@@ -130,25 +150,23 @@ export class APIResult<T = unknown> {
    * chain holds a `status_code` >= 400 (a failed operation).
    */
   validate(): void {
-    if (this.status === 404) throw new APINotFoundException(this.#message(this.#errorText()), this);
-    if (this.status >= 400) throw new APIException(this.#message(this.#errorText()), this);
-    if (this.#problem) throw new APIException(this.#message(this.#problem.message), this, { cause: this.#problem.cause });
-    if (this.data !== undefined) this.validateMetadata(this.data);
+    const failure = failureOf({ status: this.status, data: this.data, body: this.body, problem: this.#problem });
+    if (failure) throw apiException(this, failure.text, failure.cause);
   }
 
   /**
    * Follows the `metadata` chain (envelope, operation, the operation's own
    * metadata, ...) and throws `APIException` at the first object whose
-   * `status_code` is >= 400. A loop, not recursion: depth is no limit.
+   * `status_code` is >= 400.
    */
   validateMetadata(data: unknown): void {
-    for (let current = data; isRecord(current) && isRecord(current.metadata); current = current.metadata) {
-      const metadata = current.metadata;
-      if (typeof metadata.status_code === 'number' && metadata.status_code >= 400) {
-        const err = typeof metadata.err === 'string' && metadata.err !== '' ? metadata.err : dumpJson(this.data, 0);
-        throw new APIException(this.#message(err), this);
-      }
-    }
+    const err = metadataError(data);
+    if (err !== undefined) throw apiException(this, err);
+  }
+
+  /** The latest known state of the operation this result started or describes. */
+  get latestOperation(): Operation | undefined {
+    return this.#latest ?? (isOperation(this.metadata) ? this.metadata : undefined);
   }
 
   /**
@@ -160,54 +178,110 @@ export class APIResult<T = unknown> {
   wait(options: WaitOptions = {}): Promise<APIResult<Operation>> {
     let url: string;
     try {
-      url = operationUrl(this);
+      url = this.#operationUrl();
     } catch (error) {
       return Promise.reject(error);
     }
     const timeout = options.timeout ?? this.api.waitTimeout;
-    const request: RequestOptions<never, { timeout: number }> = { query: { timeout }, serverTimeout: timeout };
+    const request: RequestOptions = { query: { timeout }, serverTimeout: timeout };
     if (options.signal) request.signal = options.signal;
-    return this.api.get<Operation>(operationPath(url, '/wait'), request);
+    return this.api.request<Operation>('GET', operationPath(url, '/wait'), request);
   }
 
-  /** Long-polls `/wait` until the operation is done, within one overall deadline (see `waitUntilDone()` in operations.ts). */
-  waitUntilDone(options?: WaitUntilDoneOptions): Promise<APIResult<Operation>> {
-    return waitUntilDone(this, options);
-  }
-
-  /** Cancels the operation (`DELETE`) when its latest known state says `may_cancel`; rejects without sending otherwise. */
-  cancel(options?: CancelOptions): Promise<APIResult> {
-    return cancelOperation(this, options);
-  }
-
-  #message(error: string): string {
-    const text = error.length > 2000 ? `${error.slice(0, 2000)}...` : error;
-    return `${this.request.method} ${redactUrl(this.request.url)} ${text}`;
-  }
-
-  #errorText(): string {
-    const data: unknown = this.data;
-    if (isRecord(data)) {
-      if (typeof data.error === 'string' && data.error !== '') return data.error;
-      if (isRecord(data.metadata) && typeof data.metadata.err === 'string' && data.metadata.err !== '') return data.metadata.err;
-      return dumpJson(data, 0);
+  /**
+   * Long-polls `<operation>/wait` until the operation leaves the running
+   * states (`status_code` < 200), within one overall deadline. Resolves with
+   * the final `/wait` result; a failed or cancelled operation rejects with
+   * `APIException` (as `wait()` does), a 404 with `OperationGoneError`.
+   */
+  async waitUntilDone(options: WaitUntilDoneOptions = {}): Promise<APIResult<Operation>> {
+    const url = this.#operationUrl();
+    const waitPath = operationPath(url, '/wait');
+    const { signal, onProgress } = options;
+    const limit = options.timeout === undefined || options.timeout < 0 ? undefined : options.timeout;
+    const interval = Math.max(1, Math.ceil(options.progressInterval ?? 1));
+    const started = performance.now();
+    let seen = JSON.stringify(this.latestOperation?.metadata ?? null);
+    for (;;) {
+      const remaining = limit === undefined ? undefined : limit * 1000 - (performance.now() - started);
+      if (remaining !== undefined && remaining <= 0)
+        throw new OperationTimeoutError(url, limit as number, this.latestOperation);
+      // One long poll: the sampling interval with onProgress, else waitTimeout (-1: no limit), never past the deadline.
+      let seconds = onProgress ? interval : this.api.waitTimeout;
+      if (remaining !== undefined) {
+        const left = Math.ceil(remaining / 1000);
+        seconds = seconds < 0 ? left : Math.min(seconds, left);
+      }
+      const poll: RequestOptions = { query: { timeout: seconds }, serverTimeout: seconds };
+      if (signal) poll.signal = signal;
+      // The poll's own deadline: an abort or the deadline rejects it and leaves no timer.
+      if (remaining !== undefined) poll.timeout = remaining;
+      let answer: APIResult<Operation>;
+      try {
+        answer = await this.api.request<Operation>('GET', waitPath, poll);
+      } catch (error) {
+        throw this.#waitFailure(error, url, limit, remaining);
+      }
+      this.#latest = answer.metadata;
+      const now = JSON.stringify(answer.metadata.metadata ?? null);
+      if (onProgress && now !== seen) onProgress(answer.metadata, answer);
+      seen = now;
+      if (answer.metadata.status_code >= 200) return answer;
     }
-    if (this.body && this.body.byteLength > 0) return bodyStart(this.body);
-    return this.#problem?.message ?? `HTTP ${this.status} with an empty body`;
   }
-}
 
-/** The first 200 characters of a body that is not an LXD answer, on one line. */
-export function bodyStart(body: Uint8Array | string): string {
-  const text = typeof body === 'string' ? body.slice(0, 800) : Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 800)).toString('utf8');
-  const line = text.replace(/\s+/g, ' ').trim();
-  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
+  /**
+   * Cancels the operation (`DELETE`) when its latest known state says `may_cancel`; rejects without sending
+   * otherwise.
+   */
+  async cancel(options: CancelOptions = {}): Promise<APIResult> {
+    const url = this.#operationUrl();
+    const request = options.signal ? { signal: options.signal } : {};
+    if (options.refresh) this.#latest = (await this.api.request<Operation>('GET', url, request)).metadata;
+    const state = this.latestOperation;
+    if (!state?.may_cancel) throw new OperationNotCancellableError(url, state);
+    return this.api.request('DELETE', url, request);
+  }
+
+  /** What a failed poll of `waitUntilDone()` rejects with; a failed operation's state is kept. */
+  #waitFailure(error: unknown, url: string, limit: number | undefined, remaining: number | undefined): unknown {
+    if (error instanceof APIConnectionError && error.code === 'ERR_LXD_TIMEOUT' && remaining !== undefined) {
+      return new OperationTimeoutError(url, limit as number, this.latestOperation);
+    }
+    if (error instanceof APINotFoundException) {
+      const state = this.latestOperation;
+      const before = state ? `; last seen ${state.status} (${state.status_code})` : '';
+      return new OperationGoneError(
+        `operation ${url} is no longer known to LXD (404 on /wait): ` +
+          `it finished more than ~5 s ago and was cleaned up, or never existed here${before}`,
+        error.result,
+        { cause: error },
+      );
+    }
+    if (error instanceof APIException && isOperation(error.result.metadata)) this.#latest = error.result.metadata;
+    return error;
+  }
+
+  /**
+   * The URL of the operation this result started (or, for `GET /1.0/operations/<id>`, describes);
+   * throws when there is none.
+   */
+  #operationUrl(): string {
+    if (this.operation !== undefined) return this.operation;
+    const op = isOperation(this.metadata) ? this.metadata : undefined;
+    if (op && this.request.url.includes('/operations/')) return `/${this.api.defaultVersion}/operations/${op.id}`;
+    const what = this.data ? `a ${this.data.type} response` : 'a non-JSON response';
+    throw new Error(
+      `${this.request.method} ${redactUrl(this.request.url)} returned ${what} with no operation to wait for`,
+    );
+  }
 }
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+function isOperation(value: unknown): value is Operation {
+  if (typeof value !== 'object' || value === null) return false;
+  return typeof (value as Operation).id === 'string' && typeof (value as Operation).status_code === 'number';
 }

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { LxdRouteTrie, LxdRoutes } from './generated/lxd-routes.ts';
+import type { LxdRoutes, LxdRouteTrie } from './generated/lxd-routes.ts';
 
 /** HTTP methods of the client's verbs. */
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

@@ -43,7 +43,10 @@ export interface SyncResponse<T = unknown> extends SuccessEnvelope<T> {
   type: 'sync';
 }
 
-/** The envelope of an answer that started a background operation (HTTP 202, with `Location`): `metadata` is the operation. */
+/**
+ * The envelope of an answer that started a background operation (HTTP 202, with `Location`): `metadata` is the
+ * operation.
+ */
 export interface AsyncResponse<T = Operation> extends SuccessEnvelope<T> {
   type: 'async';
 }

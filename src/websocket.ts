@@ -1,27 +1,23 @@
+// Websockets on the API's own transport (its unix socket, or TLS with its certificates and pin), with
+// the reason a handshake failed: undici's WebSocket drops it, so the dispatcher is composed with an
+// interceptor that records the upgrade response or the connection error.
 import type { Dispatcher } from 'undici';
 import { WebSocket } from 'undici';
-import type { API } from './api.ts';
-import { redactUrl } from './debug.ts';
-import { APIConnectionError, APIException, APINotFoundException } from './errors.ts';
-import { isEnvelope } from './response.ts';
-import { APIResult, bodyStart } from './result.ts';
-import { connectionError, NOT_SENT } from './transport.ts';
+import { APIConnectionError, apiException } from './errors.ts';
+import { connectionError, type FailureContext, timeoutCause } from './hints.ts';
+import type { Logger } from './log.ts';
+import type { Settings, WebSocketOptions } from './options.ts';
+import { redactUrl } from './redact.ts';
+import { bodyStart, isEnvelope } from './response.ts';
+import { APIResult, type Connection } from './result.ts';
+import type { Transport } from './transport.ts';
+import { requestPath } from './url.ts';
 
-/** Options of `api.websocket()`. */
-export interface WebSocketOptions {
-  /** Aborts the handshake; the promise rejects with the signal's reason. Once open, the socket is closed. */
-  signal?: AbortSignal;
-  /** Milliseconds the handshake may take. @default the API's `timeout` option, else none */
-  timeout?: number;
-  /** Subprotocols to ask for; the server must pick one of them, else the handshake fails (`ERR_LXD_WEBSOCKET_PROTOCOL`). LXD's own websockets use none. */
-  protocols?: string | string[];
-  /** Extra request headers of the handshake. */
-  headers?: Record<string, string>;
-  /**
-   * Called with the socket as soon as it is created, before it opens: listeners
-   * added here see every message, even one that arrives with the handshake.
-   */
-  attach?: (socket: WebSocket) => void;
+/** What `websocketUrl()` needs of an API. */
+export interface WebSocketBase {
+  readonly endpoint: string;
+  readonly socketPath: string | undefined;
+  formatUrl(url: string): string;
 }
 
 /**
@@ -30,10 +26,15 @@ export interface WebSocketOptions {
  * TLS remote. Relative paths resolve as in `api.formatUrl()`, and the API's
  * `project` is added the same way.
  */
-export function websocketUrl(api: API, url: string, endpoint = api.endpoint): string {
+export function websocketUrl(api: WebSocketBase, url: string, endpoint = api.endpoint): string {
   const path = api.formatUrl(url).slice(api.endpoint.length);
   if (api.socketPath !== undefined) return `ws://lxd${path}`;
   return endpoint.replace(/^http/, 'ws') + path;
+}
+
+/** `api.websocket(url, options)`, as a function of the connection. */
+export function openWebSocket(api: Connection, url: string, options?: WebSocketOptions): Promise<WebSocket> {
+  return api.websocket(url, options);
 }
 
 interface Handshake {
@@ -44,37 +45,44 @@ interface Handshake {
   error?: Error;
 }
 
-/**
- * Opens a websocket on the API's own transport (its unix socket, or TLS with
- * its certificates and pin) and resolves once it is open. undici's WebSocket
- * drops why a handshake failed, so the dispatcher is composed with an
- * interceptor that records the upgrade response or the connection error:
- * an HTTP refusal rejects with `APIException` (`APINotFoundException` on
- * 404) carrying the status and LXD's error text, a transport failure with
- * `APIConnectionError` and the same hints as requests. URLs in messages have
- * their `secret=` redacted.
- */
-export async function openWebSocket(api: API, url: string, options: WebSocketOptions = {}): Promise<WebSocket> {
-  // The members of a cluster in turn, from the API's current one, while none can be connected to.
-  const start = Math.max(api.members.indexOf(api.endpoint), 0);
-  for (let attempt = 0; ; attempt++) {
-    const endpoint = api.members[(start + attempt) % api.members.length] as string;
-    try {
-      return await openOn(api, endpoint, url, options);
-    } catch (error) {
-      const unsent = error instanceof APIConnectionError && NOT_SENT.has(error.code);
-      if (!unsent || attempt + 1 >= api.members.length || options.signal?.aborted) throw error;
-      if (api.log.enabled) api.log('%s: %s, trying the next member', endpoint, error.message);
-    }
-  }
+/** What a websocket is opened with: the transport, the settings, the logger, the connection for results. */
+export interface SocketContext {
+  readonly transport: Transport;
+  readonly settings: Settings;
+  readonly log: Logger;
+  readonly connection: Connection;
 }
 
-function openOn(api: API, endpoint: string, url: string, options: WebSocketOptions): Promise<WebSocket> {
-  const target = websocketUrl(api, url, endpoint);
+/**
+ * Opens a websocket and resolves once it is open, trying the members in turn while none can be
+ * connected to. An HTTP refusal rejects with `APIException` (`APINotFoundException` on 404)
+ * carrying the status and LXD's error text, a transport failure with `APIConnectionError` and the
+ * same hints as requests. URLs in messages have their `secret=` redacted.
+ */
+export function openSocket(context: SocketContext, url: string, options: WebSocketOptions = {}): Promise<WebSocket> {
+  const { transport, settings, log } = context;
+  // Resolved against the first member; every member serves the same paths.
+  const path = requestPath(transport.pool.current, settings, url);
+  return transport.pool.each(
+    (endpoint) => openOn(context, endpoint, path, options),
+    () => !options.signal?.aborted,
+    log,
+  );
+}
+
+function openOn(context: SocketContext, endpoint: string, path: string, options: WebSocketOptions): Promise<WebSocket> {
+  const { transport, settings, log } = context;
+  const target = transport.socketPath === undefined ? endpoint.replace(/^http/, 'ws') + path : `ws://lxd${path}`;
   const record: Handshake = { body: [] };
-  const dispatcher = observe(api.dispatcher, record);
-  const log = api.log;
+  const dispatcher = observe(transport.dispatcher, record);
   if (log.enabled) log('WEBSOCKET %s', redactUrl(target));
+  const failure: FailureContext = {
+    method: 'GET',
+    url: target,
+    endpoint,
+    socketPath: transport.socketPath,
+    tls: target.startsWith('wss:'),
+  };
   return new Promise<WebSocket>((resolve, reject) => {
     const { signal } = options;
     if (signal?.aborted) return reject(signal.reason);
@@ -83,15 +91,16 @@ function openOn(api: API, endpoint: string, url: string, options: WebSocketOptio
       ws = new WebSocket(target, {
         dispatcher,
         ...(options.protocols !== undefined ? { protocols: options.protocols } : {}),
-        headers: { 'user-agent': api.userAgent, ...options.headers },
+        headers: { 'user-agent': settings.userAgent, ...options.headers },
       });
     } catch (error) {
       // undici's DOMException SyntaxError (a repeated or malformed subprotocol): a bad argument, nothing sent.
-      return reject(new TypeError(`cannot open a websocket to ${redactUrl(target)}: ${(error as Error).message}`, { cause: error }));
+      const message = `cannot open a websocket to ${redactUrl(target)}: ${(error as Error).message}`;
+      return reject(new TypeError(message, { cause: error }));
     }
     ws.binaryType = 'arraybuffer';
     options.attach?.(ws);
-    const deadline = options.timeout ?? api.timeout;
+    const deadline = options.timeout ?? settings.timeout;
     let timedOut = false;
     const timer =
       deadline === undefined
@@ -122,33 +131,34 @@ function openOn(api: API, endpoint: string, url: string, options: WebSocketOptio
     const onClose = (event: { code: number; reason: string }) => {
       settle();
       if (signal?.aborted) return reject(signal.reason);
-      if (timedOut) {
-        return reject(
-          connectionError(Object.assign(new Error(`timed out after ${deadline} ms`), { code: 'ERR_LXD_TIMEOUT' }), context(api, endpoint, target)),
-        );
-      }
-      reject(handshakeError(api, endpoint, target, record, event, options.protocols));
+      if (timedOut) return reject(connectionError(timeoutCause(deadline), failure));
+      reject(handshakeError(context.connection, failure, record, event, options.protocols));
     };
     ws.addEventListener('open', onOpen);
     ws.addEventListener('close', onClose);
   });
 }
 
-function context(api: API, endpoint: string, url: string) {
-  return { method: 'GET', url, endpoint, socketPath: api.socketPath, tls: url.startsWith('wss:') };
-}
-
-function handshakeError(api: API, endpoint: string, url: string, record: Handshake, event: { code: number; reason: string }, protocols?: string | string[]): Error {
-  if (record.error) return connectionError(record.error, context(api, endpoint, url));
+function handshakeError(
+  connection: Connection,
+  failure: FailureContext,
+  record: Handshake,
+  event: { code: number; reason: string },
+  protocols?: string | string[],
+): Error {
+  const { url, endpoint } = failure;
+  if (record.error) return connectionError(record.error, failure);
   const offered = protocols === undefined ? [] : Array.isArray(protocols) ? protocols : [protocols];
   const selected = record.status === 101 ? record.headers?.['sec-websocket-protocol'] : undefined;
   if (record.status === 101 && offered.length > 0 && (typeof selected !== 'string' || !offered.includes(selected))) {
     // The client must fail a connection whose server picks none of the subprotocols asked for (RFC 6455, 4.1).
     const picked = typeof selected === 'string' ? `"${selected}", which was not asked for` : 'none';
-    return new APIConnectionError(`GET ${redactUrl(url)} failed: the server upgraded the websocket with subprotocol ${picked} (asked for ${offered.join(', ')})`, {
+    const message = `the server upgraded the websocket with subprotocol ${picked} (asked for ${offered.join(', ')})`;
+    return new APIConnectionError(`GET ${redactUrl(url)} failed: ${message}`, {
       endpoint,
       code: 'ERR_LXD_WEBSOCKET_PROTOCOL',
       hint: "LXD's own websockets take no subprotocol: leave the protocols option out",
+      request: { method: 'GET', url },
     });
   }
   if (record.status !== undefined && record.status !== 101) {
@@ -159,24 +169,30 @@ function handshakeError(api: API, endpoint: string, url: string, record: Handsha
     } catch {
       data = undefined;
     }
-    const lxdError = typeof (data as { error?: unknown } | undefined)?.error === 'string' ? (data as { error: string }).error : '';
+    const lxdError =
+      typeof (data as { error?: unknown } | undefined)?.error === 'string' ? (data as { error: string }).error : '';
     const text = lxdError || (bytes.byteLength ? bodyStart(bytes) : record.statusText || 'no websocket upgrade');
-    const result = new APIResult(api, {
+    const result = new APIResult(connection, {
+      endpoint,
       request: { method: 'GET', url, headers: {} },
       response: { status: record.status, headers: record.headers ?? {} },
       ...(isEnvelope(data) ? { data } : { body: bytes }),
     });
-    const message = `GET ${redactUrl(url)} ${text} (HTTP ${record.status}, websocket refused)`;
-    return record.status === 404 ? new APINotFoundException(message, result) : new APIException(message, result);
+    return apiException(result, `${text} (HTTP ${record.status}, websocket refused)`);
   }
-  return new APIConnectionError(`GET ${redactUrl(url)} failed: the websocket closed during its handshake (code ${event.code}${event.reason ? `, ${event.reason}` : ''})`, {
+  const closed = `code ${event.code}${event.reason ? `, ${event.reason}` : ''}`;
+  return new APIConnectionError(`GET ${redactUrl(url)} failed: the websocket closed during its handshake (${closed})`, {
     endpoint,
     code: 'ERR_LXD_WEBSOCKET',
     hint: '',
+    request: { method: 'GET', url },
   });
 }
 
-/** The dispatcher, composed with an interceptor that records the handshake's response status, body and connection error. */
+/**
+ * The dispatcher, composed with an interceptor that records the handshake's response status, body and connection
+ * error.
+ */
 function observe(dispatcher: Dispatcher, record: Handshake): Dispatcher {
   return dispatcher.compose((dispatch) => (opts, handler) => {
     const wrapped: Dispatcher.DispatchHandler = {

@@ -1,0 +1,71 @@
+// The local socket: where it is, whether it can be opened, and how endpoints name it.
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { APIConnectionError } from './errors.ts';
+
+/** The sockets `API.factory()` tries, in order, when given no endpoint. */
+export function socketCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [
+    env.LXD_SOCKET,
+    env.LXD_DIR && join(env.LXD_DIR, 'unix.socket'),
+    '/var/snap/lxd/common/lxd/unix.socket',
+    '/var/lib/lxd/unix.socket',
+    env.INCUS_SOCKET,
+    env.INCUS_DIR && join(env.INCUS_DIR, 'unix.socket'),
+    '/run/incus/unix.socket',
+    '/var/lib/incus/unix.socket',
+  ].filter((path): path is string => Boolean(path));
+}
+
+/** The first existing socket of `socketCandidates()`, or a throw naming them all. */
+export function findSocket(env: NodeJS.ProcessEnv = process.env): string {
+  const tried = socketCandidates(env);
+  const found = tried.find((path) => existsSync(path));
+  if (found) return found;
+  throw new Error(
+    `No LXD socket found; tried ${tried.join(', ')}. Is LXD installed and running? ` +
+      'Set LXD_DIR or LXD_SOCKET, or pass the socket path to API.factory().',
+  );
+}
+
+/**
+ * Throws at once, as lxdapi does, when the socket is missing ("Socket X does
+ * not exist") or its folder may not be searched by this user.
+ */
+export function checkSocket(socketPath: string): void {
+  try {
+    statSync(socketPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'ENOENT';
+    const fields = { endpoint: unixEndpoint(socketPath), code };
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new APIConnectionError(
+        `Socket ${socketPath} is not accessible`,
+        { ...fields, hint: 'permission denied: is this user in the lxd group?' },
+        { cause: error },
+      );
+    }
+    throw new APIConnectionError(
+      `Socket ${socketPath} does not exist`,
+      { ...fields, hint: 'is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path' },
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * `http+unix://%2Fvar%2Flib%2Flxd%2Funix.socket`: the socket path encoded the
+ * way Python's `quote_plus` does it, so messages read exactly as lxdapi's.
+ */
+export function unixEndpoint(socketPath: string): string {
+  const encoded = encodeURIComponent(socketPath)
+    .replace(/%20/g, '+')
+    .replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `http+unix://${encoded}`;
+}
+
+/** The socket path of an `http+unix://` endpoint, undefined for any other. */
+export function socketPathOf(endpoint: string): string | undefined {
+  if (!endpoint.startsWith('http+unix://')) return undefined;
+  return decodeURIComponent(endpoint.slice('http+unix://'.length).replace(/\+/g, ' '));
+}
