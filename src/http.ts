@@ -75,12 +75,12 @@ export async function send(
     const request: RequestRecord = { method: verb, url: endpoint + path, headers: redactHeaders(headers) };
     if (options.json !== undefined) request.body = options.json;
     if (options.body !== undefined) request.raw = options.body;
-    const fields = { endpoint, request, response: { status: response.statusCode, headers: response.headers } };
+    const record = { status: response.statusCode, headers: response.headers };
     const contentType = String(response.headers['content-type'] ?? '');
     const json = isJson(contentType);
     if (options.stream && !json && response.statusCode < 400) {
       abort.keepUntil(response.body);
-      return { ...fields, stream: response.body };
+      return { endpoint, request, response: record, stream: response.body };
     }
     let content: Awaited<ReturnType<typeof readBody>>;
     try {
@@ -98,7 +98,7 @@ export async function send(
         deadline,
       });
     }
-    return parse(fields, contentType, content, settings.maxResponseBytes);
+    return parse({ endpoint, request, response: record }, contentType, content, settings.maxResponseBytes);
   } finally {
     abort.done();
   }

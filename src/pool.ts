@@ -42,7 +42,13 @@ export class MemberPool {
    * unsent error (`NOT_SENT`, and `mayRetry()` agrees); that member becomes the current one. The
    * last member's failure, or any other, is thrown as it is.
    */
-  async each<R>(
+  each<R>(attempt: (endpoint: string, last: boolean) => Promise<R>, mayRetry: () => boolean, log: Logger): Promise<R> {
+    // One member, most APIs: its attempt as it is, without a loop's promise around it.
+    if (this.members.length === 1) return attempt(this.members[0] as string, true);
+    return this.#inTurn(attempt, mayRetry, log);
+  }
+
+  async #inTurn<R>(
     attempt: (endpoint: string, last: boolean) => Promise<R>,
     mayRetry: () => boolean,
     log: Logger,

@@ -93,42 +93,38 @@ export function parse(
   content: string | Uint8Array | typeof TOO_LARGE,
   limit: number,
 ): ResultFields {
-  const problem = (message: string, body?: Uint8Array, cause?: unknown): ResultFields => ({
-    ...fields,
-    body,
-    problem: cause === undefined ? { message } : { message, cause },
-  });
+  const { endpoint, request, response } = fields;
   if (content === TOO_LARGE) {
-    return problem(`response larger than maxResponseBytes (${limit} bytes); use stream: true for large downloads`);
+    const message = `response larger than maxResponseBytes (${limit} bytes); use stream: true for large downloads`;
+    return { endpoint, request, response, problem: { message } };
   }
   if (typeof content !== 'string') {
-    const empty = content.byteLength === 0 && fields.request.method !== 'HEAD' && fields.response.status !== 204;
-    if (empty && contentType === '') return problem(EMPTY, content);
+    const empty = content.byteLength === 0 && request.method !== 'HEAD' && response.status !== 204;
+    if (empty && contentType === '') return { endpoint, request, response, body: content, problem: { message: EMPTY } };
     if (/text\/html/i.test(contentType)) {
-      return problem(`expected an LXD JSON response, got ${contentType}: ${bodyStart(content)}`, content);
+      const message = `expected an LXD JSON response, got ${contentType}: ${bodyStart(content)}`;
+      return { endpoint, request, response, body: content, problem: { message } };
     }
-    return { ...fields, body: content };
+    return { endpoint, request, response, body: content };
   }
   // The bytes of a JSON body are kept only when it is not a usable envelope, for the error.
-  if (content === '') return problem(EMPTY, Buffer.alloc(0));
+  if (content === '') return { endpoint, request, response, body: Buffer.alloc(0), problem: { message: EMPTY } };
   let data: unknown;
   try {
     data = JSON.parse(content);
   } catch (error) {
-    const why = `invalid JSON in the response (${(error as Error).message}): ${bodyStart(content)}`;
-    return problem(why, Buffer.from(content), error);
+    const message = `invalid JSON in the response (${(error as Error).message}): ${bodyStart(content)}`;
+    return { endpoint, request, response, body: Buffer.from(content), problem: { message, cause: error } };
   }
   if (!isEnvelope(data)) {
     const start = dumpJson(data, 0).slice(0, 200);
-    return problem(
-      `the response is not an LXD envelope (no type sync, async or error): ${start}`,
-      Buffer.from(content),
-    );
+    const message = `the response is not an LXD envelope (no type sync, async or error): ${start}`;
+    return { endpoint, request, response, body: Buffer.from(content), problem: { message } };
   }
-  if (data.type === 'async' && !data.operation && fields.response.headers.location === undefined) {
-    return { ...fields, data, problem: { message: 'async response without an operation URL' } };
+  if (data.type === 'async' && !data.operation && response.headers.location === undefined) {
+    return { endpoint, request, response, data, problem: { message: 'async response without an operation URL' } };
   }
-  return { ...fields, data };
+  return { endpoint, request, response, data };
 }
 
 const EMPTY = 'empty response body where an LXD JSON envelope was expected';
