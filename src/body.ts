@@ -10,9 +10,7 @@ export function encodeBody(
   options: RequestOptions,
   userAgent: string,
 ): { headers: Record<string, string>; payload: Payload } {
-  const headers: Record<string, string> = { 'user-agent': userAgent };
-  const given = options.headers;
-  if (given) for (const name of Object.keys(given)) headers[name.toLowerCase()] = given[name] as string;
+  const headers = clientHeaders(userAgent, options.headers);
   if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch;
   if (options.json !== undefined && options.body !== undefined)
     throw new TypeError('pass either json or body, not both');
@@ -29,6 +27,13 @@ export function encodeBody(
   headers['content-type'] ??= 'application/octet-stream';
   if (isIterable && !(body instanceof Readable)) return { headers, payload: Readable.from(body) };
   return { headers, payload: body as string | Uint8Array | Readable };
+}
+
+/** The headers of every request and websocket handshake: the user agent, then the caller's, names in lower case. */
+export function clientHeaders(userAgent: string, given: Record<string, string> | undefined): Record<string, string> {
+  const headers: Record<string, string> = { 'user-agent': userAgent };
+  if (given) for (const name of Object.keys(given)) headers[name.toLowerCase()] = given[name] as string;
+  return headers;
 }
 
 function serialise(json: unknown): string {

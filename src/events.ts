@@ -2,6 +2,7 @@
 import type { WebSocket } from 'undici';
 import type { Connection } from './result.ts';
 import type { Operation } from './types.ts';
+import { withQuery } from './url.ts';
 
 /** The kinds of event `/1.0/events` streams. */
 export type EventType = 'operation' | 'logging' | 'lifecycle';
@@ -212,21 +213,19 @@ export async function openEvents<T extends EventType = EventType>(
   api: Connection,
   options: EventsOptions<T> = {},
 ): Promise<EventStream<EventOf<T>>> {
-  const params = new URLSearchParams();
+  let type: string | undefined;
   if (options.type !== undefined) {
     const types = typeof options.type === 'string' ? [options.type] : [...options.type];
     if (types.length === 0) throw new TypeError('the type option lists no event type');
-    params.set('type', types.join(','));
+    type = types.join(',');
   }
-  if (options.project !== undefined) params.set('project', options.project);
-  if (options.allProjects) params.set('all-projects', 'true');
-  const search = params.toString();
+  const query = { type, project: options.project, 'all-projects': options.allProjects ? 'true' : undefined };
   let stream: EventStream<EventOf<T>> | undefined;
   const onInvalid = (text: string, error: unknown) => {
     if (api.log.enabled)
       api.log('events: skipped a message that is not JSON (%s): %s', (error as Error).message, text.slice(0, 200));
   };
-  await api.websocket(`/${api.defaultVersion}/events${search ? `?${search}` : ''}`, {
+  await api.websocket(withQuery(`/${api.defaultVersion}/events`, '', query), {
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     // Listening from the start: a message in the same packet as the upgrade response is not lost.

@@ -3,6 +3,7 @@
 // interceptor that records the upgrade response or the connection error.
 import type { Dispatcher } from 'undici';
 import { WebSocket } from 'undici';
+import { clientHeaders } from './body.ts';
 import { APIConnectionError, apiException } from './errors.ts';
 import { connectionError, type FailureContext, timeoutCause } from './hints.ts';
 import type { Logger } from './log.ts';
@@ -91,7 +92,7 @@ function openOn(context: SocketContext, endpoint: string, path: string, options:
       ws = new WebSocket(target, {
         dispatcher,
         ...(options.protocols !== undefined ? { protocols: options.protocols } : {}),
-        headers: { 'user-agent': settings.userAgent, ...options.headers },
+        headers: clientHeaders(settings.userAgent, options.headers),
       });
     } catch (error) {
       // undici's DOMException SyntaxError (a repeated or malformed subprotocol): a bad argument, nothing sent.
