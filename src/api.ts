@@ -10,6 +10,7 @@ import type { Method, NoQuery, Query, QueryFor, RouteBody, RouteMetadata } from 
 import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';
 import { type ExecOptions, type ExecSession, exec } from './exec.ts';
 import { openWebSocket, type WebSocketOptions } from './websocket.ts';
+import { connectRemote, type RemoteOptions } from './remote.ts';
 
 export const VERSION = '0.1.0';
 
@@ -165,6 +166,11 @@ export class API {
     api.#clientCert = (options.cert ?? fallback?.cert) !== undefined;
     if (options.serverCert !== undefined) api.#pinned = fingerprint(options.serverCert);
     return api;
+  }
+
+  /** A client of a remote of the `lxc` or `incus` configuration (default: its default remote); see RemoteOptions. */
+  static remote(name?: string, options: RemoteOptions & APIOptions = {}): API {
+    return connectRemote(API.factory, name, options);
   }
 
   /**

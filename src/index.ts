@@ -35,3 +35,12 @@ export {
   waitUntilDone,
 } from './operations.ts';
 export { openWebSocket, type WebSocketOptions, websocketUrl } from './websocket.ts';
+export {
+  type Cli,
+  type CliConfig,
+  type CliConfigOptions,
+  type CliRemote,
+  RemoteConfigError,
+  readCliConfig,
+} from './cli-config.ts';
+export type { RemoteOptions } from './remote.ts';
