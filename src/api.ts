@@ -11,6 +11,7 @@ import { type EventOf, type EventStream, type EventsOptions, type EventType, ope
 import { type ExecOptions, type ExecSession, exec } from './exec.ts';
 import { openWebSocket, type WebSocketOptions } from './websocket.ts';
 import { connectRemote, type RemoteOptions } from './remote.ts';
+import { type JoinOptions, type Joined, joinServer } from './join.ts';
 
 export const VERSION = '0.1.0';
 
@@ -171,6 +172,14 @@ export class API {
   /** A client of a remote of the `lxc` or `incus` configuration (default: its default remote); see RemoteOptions. */
   static remote(name?: string, options: RemoteOptions & APIOptions = {}): API {
     return connectRemote(API.factory, name, options);
+  }
+
+  /** Gets the client certificate trusted with a trust token; resolves with the trusted API (see JoinOptions). */
+  static join(
+    token: string,
+    options: JoinOptions & Omit<APIOptions, 'serverCert' | 'ca' | 'dispatcher'> = {},
+  ): Promise<Joined<API>> {
+    return joinServer(API.factory, token, options);
   }
 
   /**

@@ -44,3 +44,5 @@ export {
   readCliConfig,
 } from './cli-config.ts';
 export type { RemoteOptions } from './remote.ts';
+export { decodeTrustToken, type TrustToken } from './token.ts';
+export type { JoinOptions, Joined } from './join.ts';
