@@ -12,7 +12,7 @@ export interface TrustToken {
   addresses: string[];
   /** The join secret (not enumerable) */
   readonly secret: string;
-  /** When the token expires (RFC 3339); Go's zero time `0001-01-01T00:00:00Z`, or absent, for never */
+  /** When the token expires (RFC 3339); absent when it does not (the server wrote Go's zero time, or nothing) */
   expires_at?: string;
   /** Set by LXD 6 on tokens of its auth API (`lxc auth identity create tls/<name>`), which are added there */
   type?: string;
@@ -62,11 +62,13 @@ export function decodeTrustToken(token: string, now: Date = new Date()): TrustTo
     if (typeof expires_at !== 'string') throw bad('expires_at is not a date');
     const expires = Date.parse(expires_at);
     if (Number.isNaN(expires)) throw bad(`expires_at (${JSON.stringify(expires_at)}) is not a date`);
-    if (!NEVER.test(expires_at) && expires <= now.getTime()) {
-      const ago = Math.round((now.getTime() - expires) / 1000);
-      throw new TypeError(`the trust token expired at ${expires_at} (${ago} s ago): ask the server for a new one`);
+    if (!NEVER.test(expires_at)) {
+      if (expires <= now.getTime()) {
+        const ago = Math.round((now.getTime() - expires) / 1000);
+        throw new TypeError(`the trust token expired at ${expires_at} (${ago} s ago): ask the server for a new one`);
+      }
+      decoded.expires_at = expires_at;
     }
-    decoded.expires_at = expires_at;
   }
   Object.defineProperty(decoded, 'secret', { value: secret, enumerable: false });
   return decoded;
