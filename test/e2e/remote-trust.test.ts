@@ -21,6 +21,7 @@ import {
   type Server,
 } from '../../src/index.ts';
 import { type Pair, selfSigned } from '../helpers/certs.ts';
+import { runTsx } from '../helpers/child.ts';
 import { withEnv } from '../helpers/env.ts';
 import { sleep } from '../helpers/lxd.ts';
 import { tokenFingerprint } from '../helpers/token.ts';
@@ -281,6 +282,45 @@ for (const { name, skip: skipped, get } of targets) {
         assert.equal(await isTrusted(fresh), true);
       },
     );
+
+    test('examples/remote-and-trust.ts lists a configured remote and joins with a token', T, async () => {
+      const example = join(import.meta.dirname, '..', '..', 'examples', 'remote-and-trust.ts');
+      const configDir = configFolder(remoteYaml({ work: { addr: server.url, project } }, 'work'), {
+        'servercerts/work.crt': serverPem,
+      });
+      const vars = server.kind === 'lxd' ? { LXD_CONF: configDir, LXC_REMOTE: undefined } : { INCUS_CONF: configDir };
+      const listed = await withEnv({ LXD_CONF: undefined, INCUS_CONF: undefined, ...vars }, () =>
+        runTsx([example, 'list'], 30_000),
+      );
+      assert.equal(listed.output, `${server.url} project ${project}: 0 instance(s)\n`);
+      assert.equal(listed.code, 0);
+
+      const fresh = selfSigned('lxdapi-e2e-example', []);
+      const { clientName, token } = mintToken('e2e-example');
+      certificates.add(tokenFingerprint(fresh.cert));
+      const dir = mkdtempSync(join(root, 'example-'));
+      writeFileSync(join(dir, 'client.crt'), fresh.cert);
+      writeFileSync(join(dir, 'client.key'), fresh.key);
+      const files = ['client.crt', 'client.key', 'server.crt'].map((file) => join(dir, file));
+      const joined = await runTsx([example, 'join', token, ...files], 30_000);
+      const version = (await admin.get<Server>('')).metadata.environment.server_version;
+      const address = new URL(server.url).host;
+      const expected = `joining as ${clientName} through ${address}\n${server.url}: trusted, ${server.kind} ${version}\n`;
+      assert.equal(joined.output, expected);
+      assert.equal(joined.code, 0);
+      assert.ok(new X509Certificate(readFileSync(files[2] as string)).raw.equals(new X509Certificate(serverPem).raw));
+
+      // The same token for another certificate: used, so the server refuses it, in one line.
+      const other = selfSigned('lxdapi-e2e-example-2', []);
+      writeFileSync(join(dir, 'client.crt'), other.cert);
+      writeFileSync(join(dir, 'client.key'), other.key);
+      const again = await runTsx([example, 'join', token, ...files], 30_000);
+      assert.equal(again.code, 1);
+      assert.match(again.output, /^joining as .*\nAPIException ERR_LXD_API: POST https:\/\/\S+\/1\.0\/certificates /);
+      assert.match(again.output, / No matching certificate add operation found\n$/);
+      assert.ok(!again.output.includes(token));
+      assert.equal(await isTrusted(other), false);
+    });
 
     test('an expired token and a malformed one are TypeErrors; nothing is trusted', T, async () => {
       const fresh = selfSigned('lxdapi-e2e-expired', []);
