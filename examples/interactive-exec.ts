@@ -37,7 +37,11 @@ const api =
       })
     : API.factory(env.LXD_TEST_SOCKET);
 try {
-  const session = await api.exec(instance, ['sh', '-c', 'read x; echo got $x; read _'], { interactive: true, width: 80, height: 24 });
+  const session = await api.exec(instance, ['sh', '-c', 'read x; echo got $x; read _'], {
+    interactive: true,
+    width: 80,
+    height: 24,
+  });
   session.stdout.pipe(process.stdout, { end: false });
   // Let the command exit only once its output has reached us (see the caveat above).
   let seen = '';

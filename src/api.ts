@@ -4,6 +4,7 @@ import type { Dispatcher, WebSocket } from 'undici';
 import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';
 import { type ExecOptions, type ExecSession, exec } from './exec.ts';
 import { send } from './http.ts';
+import { type Joined, type JoinOptions, joinServer } from './join.ts';
 import { createLogger, type Logger } from './log.ts';
 import {
   type APIOptions,
@@ -13,6 +14,7 @@ import {
   type WebSocketOptions,
 } from './options.ts';
 import { type ResultPromise, resultPromise } from './promise.ts';
+import { connectRemote, type RemoteOptions } from './remote.ts';
 import { APIResult, type Connection } from './result.ts';
 import type { Method, NoQuery, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
 import { givenTransport, openTransport, type Transport } from './transport.ts';
@@ -48,6 +50,19 @@ export class API implements Connection {
    */
   static factory(endpoint?: string | string[], options: APIOptions = {}): API {
     return new API(undefined, undefined, options, openTransport(endpoint, options));
+  }
+
+  /** A client of a remote of the `lxc` or `incus` configuration (default: its default remote); see RemoteOptions. */
+  static remote(name?: string, options: RemoteOptions & APIOptions = {}): API {
+    return connectRemote(API.factory, name, options);
+  }
+
+  /** Gets the client certificate trusted with a trust token; resolves with the trusted API (see JoinOptions). */
+  static join(
+    token: string,
+    options: JoinOptions & Omit<APIOptions, 'serverCert' | 'ca' | 'dispatcher'> = {},
+  ): Promise<Joined<API>> {
+    return joinServer(API.factory, token, options);
   }
 
   /**

@@ -140,6 +140,27 @@ export class OperationNotCancellableError extends LXDError {
 }
 
 /**
+ * The command line's configuration cannot be used for what was asked: an unknown remote, one that is not an LXD
+ * API, an authentication lxdapi does not speak, a certificate that is missing or unreadable. Thrown before any
+ * connection is made. Messages name files, never their contents.
+ */
+export class RemoteConfigError extends LXDError {
+  override name = 'RemoteConfigError';
+  /**
+   * `ERR_LXD_REMOTE_CONFIG` (config.yml unreadable or invalid), `ERR_LXD_REMOTE_UNKNOWN`, `ERR_LXD_REMOTE_NOT_API`
+   * (an image server), `ERR_LXD_REMOTE_AUTH` (OIDC), `ERR_LXD_REMOTE_CERT_MISSING`, `ERR_LXD_REMOTE_CERT_UNREADABLE`
+   */
+  declare readonly code: string;
+  /** The file the problem is about, when there is one. */
+  readonly file: string | undefined;
+
+  constructor(message: string, code: string, options: ErrorOptions & { file?: string } = {}) {
+    super(message, code, undefined, options.cause === undefined ? {} : { cause: options.cause });
+    this.file = options.file;
+  }
+}
+
+/**
  * The `APIException` (`APINotFoundException` on 404) for a failed result: the one place they are
  * built. The message is `METHOD URL text`, the text cut at 2000 characters.
  */

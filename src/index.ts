@@ -2,6 +2,13 @@
 // out on purpose: they change without notice.
 export { API, type Metadata } from './api.ts';
 export {
+  type Cli,
+  type CliConfig,
+  type CliConfigOptions,
+  type CliRemote,
+  readCliConfig,
+} from './cli-config.ts';
+export {
   APIConnectionError,
   APIException,
   APINotFoundException,
@@ -10,6 +17,7 @@ export {
   OperationGoneError,
   OperationNotCancellableError,
   OperationTimeoutError,
+  RemoteConfigError,
 } from './errors.ts';
 export {
   type EventOf,
@@ -29,11 +37,13 @@ export {
 export { connectExec, type ExecOptions, type ExecSession } from './exec.ts';
 // Every resource and request type of LXD 5.0's API description: Instance, InstancesPost, Image, Operation, Server, ...
 export type * from './generated/lxd-types.ts';
+export type { Joined, JoinOptions } from './join.ts';
 export type { Logger } from './log.ts';
 export { cancelOperation, latestOperation, operationProgress, waitUntilDone } from './operations.ts';
 export { type APIOptions, type RequestOptions, VERSION, type WebSocketOptions } from './options.ts';
 export type { ResultPromise } from './promise.ts';
 export { REDACTED } from './redact.ts';
+export type { RemoteOptions } from './remote.ts';
 export type { RequestRecord, ResponseRecord } from './response.ts';
 export {
   APIResult,
@@ -53,5 +63,6 @@ export type {
   RouteQuery,
 } from './routes.ts';
 export { findSocket, socketCandidates, unixEndpoint } from './socket.ts';
+export { decodeTrustToken, type TrustToken } from './token.ts';
 export { type AsyncResponse, type Envelope, type ErrorResponse, StatusCode, type SyncResponse } from './types.ts';
 export { openWebSocket, websocketUrl } from './websocket.ts';

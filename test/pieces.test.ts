@@ -15,6 +15,7 @@ import {
   OperationGoneError,
   OperationNotCancellableError,
   OperationTimeoutError,
+  RemoteConfigError,
   unixEndpoint,
 } from '../src/index.ts';
 import { createLogger } from '../src/log.ts';
@@ -249,6 +250,7 @@ describe('errors.ts', () => {
       [new APIConnectionError('m', { endpoint: 'e', code: 'ECONNREFUSED', hint: 'h' }), 'ECONNREFUSED', undefined],
       [new OperationTimeoutError('/1.0/operations/x', 3, undefined), 'ERR_LXD_OPERATION_TIMEOUT', 'GET'],
       [new OperationNotCancellableError('/1.0/operations/x', undefined), 'ERR_LXD_NOT_CANCELLABLE', 'DELETE'],
+      [new RemoteConfigError('m', 'ERR_LXD_REMOTE_UNKNOWN'), 'ERR_LXD_REMOTE_UNKNOWN', undefined],
     ];
     for (const [error, code, method] of errors) {
       assert.ok(error instanceof LXDError && error instanceof Error, error.name);
