@@ -20,9 +20,14 @@ export interface TlsSettings {
   clientFolder?: string | undefined;
 }
 
-/** Where `lxc` keeps its client certificate: its own folder, then the snap's. */
+/** Where the command lines keep their client certificate: `lxc`'s own folder, the snap's, then `incus`'s. */
 export function defaultClientCertificate(home = homedir()): { cert: Buffer; key: Buffer; folder: string } | undefined {
-  for (const folder of [join(home, '.config', 'lxc'), join(home, 'snap', 'lxd', 'common', 'config')]) {
+  const folders = [
+    join(home, '.config', 'lxc'),
+    join(home, 'snap', 'lxd', 'common', 'config'),
+    join(home, '.config', 'incus'),
+  ];
+  for (const folder of folders) {
     const cert = join(folder, 'client.crt');
     const key = join(folder, 'client.key');
     if (existsSync(cert) && existsSync(key)) return { cert: readFileSync(cert), key: readFileSync(key), folder };

@@ -40,18 +40,19 @@ export type * from './generated/lxd-types.ts';
 export type { Joined, JoinOptions } from './join.ts';
 export type { Logger } from './log.ts';
 export { cancelOperation, latestOperation, operationProgress, waitUntilDone } from './operations.ts';
-export { type APIOptions, type RequestOptions, VERSION, type WebSocketOptions } from './options.ts';
+export {
+  type APIOptions,
+  type CancelOptions,
+  type RequestOptions,
+  VERSION,
+  type WaitOptions,
+  type WebSocketOptions,
+} from './options.ts';
 export type { ResultPromise } from './promise.ts';
 export { REDACTED } from './redact.ts';
 export type { RemoteOptions } from './remote.ts';
 export type { RequestRecord, ResponseRecord } from './response.ts';
-export {
-  APIResult,
-  type CancelOptions,
-  type Connection,
-  type WaitOptions,
-  type WaitUntilDoneOptions,
-} from './result.ts';
+export { APIResult, type Connection, type WaitUntilDoneOptions } from './result.ts';
 export type {
   MatchRoute,
   Method,

@@ -1,6 +1,7 @@
 // Operations as functions of a result, for callers who prefer them to the result's methods, and a
 // one-line progress summary.
-import type { APIResult, CancelOptions, WaitUntilDoneOptions } from './result.ts';
+import type { CancelOptions } from './options.ts';
+import type { APIResult, WaitUntilDoneOptions } from './result.ts';
 import type { Operation } from './types.ts';
 
 /** The latest known state of the operation a result started or describes. */

@@ -47,9 +47,9 @@ export interface APIOptions {
   dispatcher?: Dispatcher;
   /** @default `lxdapi/<version>` */
   userAgent?: string;
-  /** Client certificate (PEM) for a TLS remote. @default `~/.config/lxc/client.crt`, else the snap's, when present */
+  /** Client certificate (PEM) for a TLS remote. @default `~/.config/lxc/client.crt`, else the snap's, else incus's */
   cert?: string | Buffer;
-  /** Client key (PEM) for a TLS remote. @default `~/.config/lxc/client.key`, else the snap's, when present */
+  /** Client key (PEM) for a TLS remote. @default `~/.config/lxc/client.key`, else the snap's, else incus's */
   key?: string | Buffer;
   /**
    * The server's own certificate (PEM), pinned the way `lxc` does it: the
@@ -140,4 +140,24 @@ export interface WebSocketOptions {
    * added here see every message, even one that arrives with the handshake.
    */
   attach?: (socket: WebSocket) => void;
+}
+
+/** Options of `APIResult.wait()`. */
+export interface WaitOptions {
+  /**
+   * Seconds the server may hold the request before answering with the
+   * operation still running (HTTP 200, `status_code` 103). `-1` waits
+   * without limit.
+   * @default the API's `waitTimeout` (30)
+   */
+  timeout?: number;
+  /** Aborts the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of `result.cancel()`. */
+export interface CancelOptions {
+  /** Fetch the operation's current state first, instead of trusting the latest one known. @default false */
+  refresh?: boolean;
+  signal?: AbortSignal;
 }

@@ -1,5 +1,6 @@
 // The promise the verbs return: a promise of the result that can also wait for the operation it starts.
-import type { APIResult, WaitOptions } from './result.ts';
+import type { WaitOptions } from './options.ts';
+import type { APIResult } from './result.ts';
 import type { Operation } from './types.ts';
 
 /** A promise of a result that can also wait for the operation it starts. */

@@ -14,7 +14,7 @@ import {
   OperationTimeoutError,
 } from './errors.ts';
 import type { Logger } from './log.ts';
-import type { RequestOptions, WebSocketOptions } from './options.ts';
+import type { CancelOptions, RequestOptions, WaitOptions, WebSocketOptions } from './options.ts';
 import { describeBytes, dumpJson, redactUrl } from './redact.ts';
 import type { RequestRecord, ResponseRecord, ResultFields } from './response.ts';
 import type { Envelope, Operation } from './types.ts';
@@ -35,19 +35,6 @@ export interface Connection {
   request<T = unknown>(method: string, url: string, options?: RequestOptions): Promise<APIResult<T>>;
   /** Opens a websocket on the client's transport; resolves once open. */
   websocket(url: string, options?: WebSocketOptions): Promise<WebSocket>;
-}
-
-/** Options of `APIResult.wait()`. */
-export interface WaitOptions {
-  /**
-   * Seconds the server may hold the request before answering with the
-   * operation still running (HTTP 200, `status_code` 103). `-1` waits
-   * without limit.
-   * @default the API's `waitTimeout` (30)
-   */
-  timeout?: number;
-  /** Aborts the wait; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
 }
 
 /** Options of `result.waitUntilDone()`. */
@@ -75,13 +62,6 @@ export interface WaitUntilDoneOptions {
    * @default 1
    */
   progressInterval?: number;
-}
-
-/** Options of `result.cancel()`. */
-export interface CancelOptions {
-  /** Fetch the operation's current state first, instead of trusting the latest one known. @default false */
-  refresh?: boolean;
-  signal?: AbortSignal;
 }
 
 /** One HTTP transaction with LXD: the request, the response and its envelope. */
@@ -173,7 +153,7 @@ export class APIResult<T = unknown> {
    * Long-polls `<operation>/wait?timeout=<timeout>` once and returns that
    * result, validated: a failed operation rejects. The operation is the one
    * this result started, or the one a `GET /1.0/operations/<id>` describes. When the timeout runs
-   * out first, LXD answers 200 with the operation still running (103).
+   * out first, it resolves with the operation still running (103).
    */
   wait(options: WaitOptions = {}): Promise<APIResult<Operation>> {
     let url: string;
@@ -185,7 +165,7 @@ export class APIResult<T = unknown> {
     const timeout = options.timeout ?? this.api.waitTimeout;
     const request: RequestOptions = { query: { timeout }, serverTimeout: timeout };
     if (options.signal) request.signal = options.signal;
-    return this.api.request<Operation>('GET', operationPath(url, '/wait'), request);
+    return this.#poll(url, request);
   }
 
   /**
@@ -196,7 +176,6 @@ export class APIResult<T = unknown> {
    */
   async waitUntilDone(options: WaitUntilDoneOptions = {}): Promise<APIResult<Operation>> {
     const url = this.#operationUrl();
-    const waitPath = operationPath(url, '/wait');
     const { signal, onProgress } = options;
     const limit = options.timeout === undefined || options.timeout < 0 ? undefined : options.timeout;
     const interval = Math.max(1, Math.ceil(options.progressInterval ?? 1));
@@ -218,7 +197,7 @@ export class APIResult<T = unknown> {
       if (remaining !== undefined) poll.timeout = remaining;
       let answer: APIResult<Operation>;
       try {
-        answer = await this.api.request<Operation>('GET', waitPath, poll);
+        answer = await this.#poll(url, poll);
       } catch (error) {
         throw this.#waitFailure(error, url, limit, remaining);
       }
@@ -241,6 +220,23 @@ export class APIResult<T = unknown> {
     const state = this.latestOperation;
     if (!state?.may_cancel) throw new OperationNotCancellableError(url, state);
     return this.api.request('DELETE', url, request);
+  }
+
+  /**
+   * One long poll of `<operation>/wait`. LXD answers a poll whose timeout ran out with the operation
+   * still running; Incus 6.0 with an error envelope behind HTTP 200 ("context deadline exceeded"),
+   * and then the operation itself, as it is now, is the answer.
+   */
+  async #poll(url: string, request: RequestOptions): Promise<APIResult<Operation>> {
+    try {
+      return await this.api.request<Operation>('GET', operationPath(url, '/wait'), request);
+    } catch (error) {
+      if (!isWaitTimeout(error)) throw error;
+      const now: RequestOptions = {};
+      if (request.signal) now.signal = request.signal;
+      if (request.timeout !== undefined) now.timeout = request.timeout;
+      return this.api.request<Operation>('GET', url, now);
+    }
   }
 
   /** What a failed poll of `waitUntilDone()` rejects with; a failed operation's state is kept. */
@@ -275,6 +271,13 @@ export class APIResult<T = unknown> {
       `${this.request.method} ${redactUrl(this.request.url)} returned ${what} with no operation to wait for`,
     );
   }
+}
+
+/** Incus's answer to a `/wait` whose timeout ran out: HTTP 200, an error envelope, Go's context error. */
+function isWaitTimeout(error: unknown): boolean {
+  if (!(error instanceof APIException) || error.status !== 200) return false;
+  const data = error.result.data as { type?: unknown; error?: unknown } | undefined;
+  return data?.type === 'error' && typeof data.error === 'string' && data.error.endsWith('deadline exceeded');
 }
 
 function header(value: string | string[] | undefined): string | undefined {

@@ -1,26 +1,36 @@
 // The local socket: where it is, whether it can be opened, and how endpoints name it.
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { APIConnectionError } from './errors.ts';
 
-/** The sockets `API.factory()` tries, in order, when given no endpoint. */
+/**
+ * The sockets `API.factory()` tries, in order, when given no endpoint: those the environment names
+ * first (LXD's, then Incus's), then the default paths. Beside each Incus `unix.socket` is its
+ * per-user `unix.socket.user` (the incus-user daemon's), which Incus's own client takes when
+ * `unix.socket` may not be written.
+ */
 export function socketCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  const incus = (dir: string) => [join(dir, 'unix.socket'), join(dir, 'unix.socket.user')];
   return [
     env.LXD_SOCKET,
     env.LXD_DIR && join(env.LXD_DIR, 'unix.socket'),
+    env.INCUS_SOCKET,
+    ...(env.INCUS_DIR ? incus(env.INCUS_DIR) : []),
     '/var/snap/lxd/common/lxd/unix.socket',
     '/var/lib/lxd/unix.socket',
-    env.INCUS_SOCKET,
-    env.INCUS_DIR && join(env.INCUS_DIR, 'unix.socket'),
     '/run/incus/unix.socket',
-    '/var/lib/incus/unix.socket',
+    ...incus('/var/lib/incus'),
   ].filter((path): path is string => Boolean(path));
 }
 
-/** The first existing socket of `socketCandidates()`, or a throw naming them all. */
+/**
+ * The first socket of `socketCandidates()` that this user may write to, else the first that exists
+ * (whose error then says why it cannot be used), or a throw naming them all.
+ */
 export function findSocket(env: NodeJS.ProcessEnv = process.env): string {
   const tried = socketCandidates(env);
-  const found = tried.find((path) => existsSync(path));
+  const existing = tried.filter((path) => existsSync(path));
+  const found = existing.find(writable) ?? existing[0];
   if (found) return found;
   throw new Error(
     `No LXD socket found; tried ${tried.join(', ')}. Is LXD installed and running? ` +
@@ -62,6 +72,15 @@ export function unixEndpoint(socketPath: string): string {
     .replace(/%20/g, '+')
     .replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
   return `http+unix://${encoded}`;
+}
+
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The socket path of an `http+unix://` endpoint, undefined for any other. */

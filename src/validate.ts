@@ -12,12 +12,15 @@ export interface Answer {
 }
 
 /**
- * Why the answer is a failure, or undefined: an HTTP status >= 400 or an error envelope (with the
- * server's `error`, else the failing metadata's `err`, else the response itself), a response that
- * is not an LXD answer, or a `status_code` >= 400 down the metadata chain (a failed operation).
+ * Why the answer is a failure, or undefined: an HTTP status >= 400 or an error envelope whatever the
+ * status line says (with the server's `error`, else the failing metadata's `err`, else the response
+ * itself), a response that is not an LXD answer, or a `status_code` >= 400 down the metadata chain
+ * (a failed operation).
  */
 export function failureOf(answer: Answer): { text: string; cause?: unknown } | undefined {
-  if (answer.status >= 400) return { text: errorText(answer) };
+  // Incus reports some failures (a failed operation's /wait) as an error envelope behind HTTP 200.
+  const envelope = isRecord(answer.data) && answer.data.type === 'error';
+  if (answer.status >= 400 || envelope) return { text: errorText(answer) };
   if (answer.problem) return { text: answer.problem.message, cause: answer.problem.cause };
   if (answer.data === undefined) return undefined;
   const err = metadataError(answer.data);

@@ -52,12 +52,14 @@ describe('API.factory()', () => {
         [
           '/a.sock',
           '/b/unix.socket',
-          '/var/snap/lxd/common/lxd/unix.socket',
-          '/var/lib/lxd/unix.socket',
           '/c.sock',
           '/d/unix.socket',
+          '/d/unix.socket.user',
+          '/var/snap/lxd/common/lxd/unix.socket',
+          '/var/lib/lxd/unix.socket',
           '/run/incus/unix.socket',
           '/var/lib/incus/unix.socket',
+          '/var/lib/incus/unix.socket.user',
         ],
       );
       assert.equal(findSocket({ LXD_SOCKET: '/missing.sock', LXD_DIR: dir }), join(dir, 'unix.socket'));
@@ -89,6 +91,7 @@ describe('API.factory()', () => {
       '/var/lib/lxd/unix.socket',
       '/run/incus/unix.socket',
       '/var/lib/incus/unix.socket',
+      '/var/lib/incus/unix.socket.user',
     ]);
   });
 
