@@ -3,6 +3,7 @@
 import type { Dispatcher, WebSocket } from 'undici';
 import { type EventOf, type EventStream, type EventsOptions, type EventType, openEvents } from './events.ts';
 import { type ExecOptions, type ExecSession, exec } from './exec.ts';
+import { type PulledFile, type PushContent, type PushFileOptions, pullFile, pushFile } from './files.ts';
 import { send } from './http.ts';
 import { type Joined, type JoinOptions, joinServer } from './join.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -17,7 +18,9 @@ import { type ResultPromise, resultPromise } from './promise.ts';
 import { connectRemote, type RemoteOptions } from './remote.ts';
 import { APIResult, type Connection } from './result.ts';
 import type { Method, NoQuery, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
+import { serverInfo } from './server.ts';
 import { givenTransport, openTransport, type Transport } from './transport.ts';
+import type { Server, ServerInfo } from './types.ts';
 import { requestPath } from './url.ts';
 import { openSocket } from './websocket.ts';
 
@@ -37,6 +40,7 @@ export class API implements Connection {
   readonly log: Logger;
   readonly #settings: Settings;
   readonly #transport: Transport;
+  #server: Promise<ServerInfo> | undefined;
 
   /**
    * Connects to LXD: no endpoint finds the local socket, a path names one,
@@ -114,6 +118,32 @@ export class API implements Connection {
   /** `'instances'` becomes `<endpoint>/1.0/instances`; a path starting with `/` is kept. */
   formatUrl(url: string): string {
     return this.endpoint + requestPath(this.endpoint, this.#settings, url);
+  }
+
+  /**
+   * What the server is: `GET /1.0` read once and kept (`refresh: true` reads it again), with its
+   * kind (`lxd` or `incus`), version and `hasExtension(name)`.
+   */
+  server(options: { refresh?: boolean } = {}): Promise<ServerInfo> {
+    if (this.#server === undefined || options.refresh) {
+      const read = this.request<Server>('GET', `/${this.defaultVersion}`).then((result) => serverInfo(result.metadata));
+      // A failed read is not kept: the next call tries again.
+      read.catch(() => {
+        if (this.#server === read) this.#server = undefined;
+      });
+      this.#server = read;
+    }
+    return this.#server;
+  }
+
+  /** Writes a file, a directory or a symlink in an instance, the same way on LXD and Incus. */
+  pushFile(instance: string, path: string, content: PushContent, options?: PushFileOptions): Promise<APIResult> {
+    return pushFile(this, instance, path, content, options);
+  }
+
+  /** Reads a file or a directory of an instance, with its type, mode, uid and gid, from LXD or Incus alike. */
+  pullFile(instance: string, path: string, options?: { stream?: boolean; signal?: AbortSignal }): Promise<PulledFile> {
+    return pullFile(this, instance, path, options);
   }
 
   /** Releases the connections of the dispatcher `factory()` built. An injected dispatcher is left to its owner. */

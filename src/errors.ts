@@ -160,6 +160,27 @@ export class RemoteConfigError extends LXDError {
   }
 }
 
+/** The server lacks an API extension that a feature of the library relies on: nothing was sent. */
+export class MissingExtensionError extends LXDError {
+  override name = 'MissingExtensionError';
+  /** The API extension the feature needs. */
+  readonly extension: string;
+
+  constructor(
+    extension: string,
+    feature: string,
+    server: { kind: string | undefined; version: string | undefined },
+    endpoint: string,
+  ) {
+    const which = server.kind ? `${server.kind} ${server.version ?? ''}`.trim() : 'the server';
+    super(
+      `${feature} needs the API extension ${extension}, which ${which} at ${endpoint} does not have`,
+      'ERR_LXD_MISSING_EXTENSION',
+    );
+    this.extension = extension;
+  }
+}
+
 /**
  * The `APIException` (`APINotFoundException` on 404) for a failed result: the one place they are
  * built. The message is `METHOD URL text`, the text cut at 2000 characters.

@@ -2,6 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import type { WebSocket } from 'undici';
 import { redactUrl } from './redact.ts';
 import type { APIResult, Connection } from './result.ts';
+import { requireExtension } from './server.ts';
 import type { Operation } from './types.ts';
 import { operationPath } from './url.ts';
 
@@ -68,6 +69,10 @@ export async function exec(
     interactive: options.interactive ?? false,
     environment: options.env ?? {},
   };
+  if (options.cwd !== undefined || options.user !== undefined || options.group !== undefined) {
+    const feature = 'exec with cwd, user or group';
+    requireExtension(await api.server(), 'container_exec_user_group_cwd', feature, api.endpoint);
+  }
   if (options.cwd !== undefined) body.cwd = options.cwd;
   if (options.user !== undefined) body.user = options.user;
   if (options.group !== undefined) body.group = options.group;

@@ -14,6 +14,7 @@ export {
   APINotFoundException,
   type ErrorRequest,
   LXDError,
+  MissingExtensionError,
   OperationGoneError,
   OperationNotCancellableError,
   OperationTimeoutError,
@@ -35,6 +36,7 @@ export {
   openEvents,
 } from './events.ts';
 export { connectExec, type ExecOptions, type ExecSession } from './exec.ts';
+export type { PulledFile, PushContent, PushFileOptions } from './files.ts';
 // Every resource and request type of LXD 5.0's API description: Instance, InstancesPost, Image, Operation, Server, ...
 export type * from './generated/lxd-types.ts';
 export type { Joined, JoinOptions } from './join.ts';
@@ -65,5 +67,12 @@ export type {
 } from './routes.ts';
 export { findSocket, socketCandidates, unixEndpoint } from './socket.ts';
 export { decodeTrustToken, type TrustToken } from './token.ts';
-export { type AsyncResponse, type Envelope, type ErrorResponse, StatusCode, type SyncResponse } from './types.ts';
+export {
+  type AsyncResponse,
+  type Envelope,
+  type ErrorResponse,
+  type ServerInfo,
+  StatusCode,
+  type SyncResponse,
+} from './types.ts';
 export { openWebSocket, websocketUrl } from './websocket.ts';

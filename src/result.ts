@@ -17,7 +17,7 @@ import type { Logger } from './log.ts';
 import type { CancelOptions, RequestOptions, WaitOptions, WebSocketOptions } from './options.ts';
 import { describeBytes, dumpJson, redactUrl } from './redact.ts';
 import type { RequestRecord, ResponseRecord, ResultFields } from './response.ts';
-import type { Envelope, Operation } from './types.ts';
+import type { Envelope, Operation, ServerInfo } from './types.ts';
 import { operationPath } from './url.ts';
 import { failureOf, isRecord, metadataError } from './validate.ts';
 
@@ -35,6 +35,8 @@ export interface Connection {
   request<T = unknown>(method: string, url: string, options?: RequestOptions): Promise<APIResult<T>>;
   /** Opens a websocket on the client's transport; resolves once open. */
   websocket(url: string, options?: WebSocketOptions): Promise<WebSocket>;
+  /** What the server is (`GET /1.0`, read once). */
+  server(): Promise<ServerInfo>;
 }
 
 /** Options of `result.waitUntilDone()`. */

@@ -1,4 +1,4 @@
-import type { Operation } from './generated/lxd-types.ts';
+import type { Operation, Server } from './generated/lxd-types.ts';
 
 /**
  * The LXD REST API's status codes, as documented in LXD's `doc/rest-api.md`.
@@ -67,3 +67,21 @@ export type Envelope<T = unknown> = SyncResponse<T> | AsyncResponse<T> | ErrorRe
  * from LXD 5.0's own API description: see `./generated/lxd-types.ts`.
  */
 export type * from './generated/lxd-types.ts';
+
+/** What `api.server()` knows of the server. */
+export interface ServerInfo {
+  /** `lxd` or `incus` (`environment.server`); undefined before the client is trusted (no `environment`). */
+  readonly kind: 'lxd' | 'incus' | undefined;
+  /** The server's version (`environment.server_version`), e.g. `5.0.2` or `6.0.4`; undefined when untrusted. */
+  readonly version: string | undefined;
+  /** `api_version`, e.g. `1.0`. */
+  readonly apiVersion: string;
+  /** Whether the server trusts this client (`auth: trusted`). */
+  readonly trusted: boolean;
+  /** `api_extensions`. */
+  readonly extensions: readonly string[];
+  /** The whole server document. */
+  readonly document: Server;
+  /** Whether the server has the API extension `name`. */
+  hasExtension(name: string): boolean;
+}
