@@ -18,7 +18,7 @@ const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 function why(): string | undefined {
   if (process.getuid?.() !== 0) return 'the sandbox needs root';
   try {
-    if (execFileSync('dpkg-query', ['-W', '-f=${Status}', 'lxd'], { encoding: 'utf8' }) === 'install ok installed') return undefined;
+    if (execFileSync('dpkg-query', ['-W', `-f=\${Status}`, 'lxd'], { encoding: 'utf8' }) === 'install ok installed') return undefined;
   } catch {}
   return "the sandbox needs Debian's lxd package";
 }
