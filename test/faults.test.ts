@@ -10,6 +10,19 @@ import { type FaultServer, faultServer } from './helpers/faults.ts';
 
 const here = import.meta.dirname;
 
+/**
+ * Why test/fixtures/connect.ts cannot run as user nobody, if it cannot: not root, or
+ * node or the clone sit under a folder that others may not search (a clone in /root).
+ */
+function nobodyCannot(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root to run a child as nobody';
+  const fixture = join(here, 'fixtures', 'connect.ts');
+  const probe = spawnSync(process.execPath, ['-e', 'require("node:fs").accessSync(process.argv[1], 4)', fixture], { uid: 65534, gid: 65534, timeout: 20_000 });
+  if (probe.error || probe.status !== 0) return `user nobody cannot run ${process.execPath} on ${fixture}: a folder above one of them is not searchable by others`;
+  return false;
+}
+const asNobody = nobodyCannot();
+
 /** Runs test/fixtures/connect.ts as user nobody and returns the error it printed. */
 function connectAsNobody(socketPath: string): unknown {
   const child = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'connect.ts'), socketPath], {
@@ -202,7 +215,7 @@ describe('sockets that cannot be used', () => {
     }
   });
 
-  test('a socket this user may not open: EACCES, asking about the lxd group', { skip: process.getuid?.() !== 0 && 'needs root to run a child as nobody' }, async () => {
+  test('a socket this user may not open: EACCES, asking about the lxd group', { skip: asNobody }, async () => {
     const server = await faultServer();
     chmodSync(join(server.socketPath, '..'), 0o755);
     chmodSync(server.socketPath, 0o600);
@@ -244,7 +257,7 @@ test('a child process that meets every fault exits by itself: no live socket, ti
   ]);
 });
 
-test('a socket in a folder this user may not search: factory() says permission denied, not missing', { skip: process.getuid?.() !== 0 && 'needs root to run a child as nobody' }, async () => {
+test('a socket in a folder this user may not search: factory() says permission denied, not missing', { skip: asNobody }, async () => {
   const server = await faultServer();
   chmodSync(join(server.socketPath, '..'), 0o700);
   try {
