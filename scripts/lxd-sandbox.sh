@@ -8,11 +8,19 @@
 #
 # Usage from a shell or CI:   eval "$(scripts/lxd-sandbox.sh up)"
 #
-# The daemon has its own LXD_DIR inside a state folder ($REPO/.lxd-sandbox, or
-# $LXD_SANDBOX_DIR), listens on its own unix socket and on https://127.0.0.1:<free port>,
+# The daemon has its own state folder ($REPO/.lxd-sandbox, or $LXD_SANDBOX_DIR) for
+# the client side (certificates, exports, logs), listens on its own unix socket and on
+# https://127.0.0.1:<free port>,
 # and never touches an LXD that already runs on the machine (/var/lib/lxd, the snap):
 # every lxc/lxd call here runs with LXD_DIR and LXD_CONF pointing into the state folder,
 # and only the PID this script recorded is ever stopped.
+#
+# The daemons' own state (LXD_DIR, storage pools) is not in the state folder: the
+# containers' unprivileged root must be able to reach it, and a clone often sits under a
+# folder that others may not search (/root is 0700, new homes on Ubuntu 0750). It goes in
+# $LXD_SANDBOX_DATA_ROOT/<12 hex of the state folder's sha256> (default
+# /var/lib/lxdapi-sandbox/...), mode 0711, linked from <state>/data; `down` removes it.
+# Every folder above it must be searchable by others, or `up` refuses at once and says so.
 #
 # Progress goes to stderr; stdout carries only `export NAME=value` lines (plain values
 # are unquoted, so the env files are easy to parse without a shell too):
@@ -41,6 +49,7 @@ STATE="${LXD_SANDBOX_DIR:-$REPO/.lxd-sandbox}"
 STATE="$(realpath -m -- "$STATE")"
 MARKER=".lxd-sandbox-state" # a folder is ours (and may be removed) only when it holds this file
 UNIX_PATH_MAX=107
+DATA_ROOT="$(realpath -m -- "${LXD_SANDBOX_DATA_ROOT:-/var/lib/lxdapi-sandbox}")"
 
 LOG_TAG=lxd-sandbox
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
@@ -60,6 +69,8 @@ usage: scripts/lxd-sandbox.sh up|down|env|status
 
 environment:
   LXD_SANDBOX_DIR   state folder (default: <repo>/.lxd-sandbox)
+  LXD_SANDBOX_DATA_ROOT  where the daemons' own state goes, in a folder per state
+                    folder (default: /var/lib/lxdapi-sandbox); containers must reach it
   LXD_CLUSTER_SIZE  number of cluster members (default: 3)
 EOF
 }
@@ -208,7 +219,7 @@ remove_state_dir() {
 	local dir="$1"
 	[[ -e "$dir" ]] || return 0
 	case "$dir" in
-	/ | /root | /home | /tmp | /var | /var/lib | /var/lib/lxd | /var/snap/lxd/* | "$REPO") die "refusing to remove $dir" ;;
+	/ | /root | /home | /tmp | /var | /var/lib | /var/lib/lxd | /var/snap/lxd/* | "$REPO" | "$DATA_ROOT") die "refusing to remove $dir" ;;
 	esac
 	[[ -f "$dir/$MARKER" ]] || die "refusing to remove $dir: it has no $MARKER file, so it was not made by this script"
 	if [[ -n "$(mounts_under "$dir")" ]]; then
@@ -226,6 +237,62 @@ claim_dir() {
 	fi
 	mkdir -p "$dir"
 	: >"$dir/$MARKER"
+}
+
+# ---------------------------------------------------------------------------
+# the daemons' data folder (see the header)
+
+# data_dir: the data folder of this state folder (recorded in $STATE/data_dir once made).
+data_dir() {
+	if [[ -s "$STATE/data_dir" ]]; then
+		cat "$STATE/data_dir"
+		return 0
+	fi
+	printf '%s/%s\n' "$DATA_ROOT" "$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
+}
+
+# ensure_data_dir: make (or reuse) the data folder, mode 0711, linked from $STATE/data.
+# Refuses when a folder above it is not searchable by others: the containers could not start.
+ensure_data_dir() {
+	local data d mode
+	data="$(data_dir)"
+	d="$(dirname -- "$data")"
+	while :; do
+		if [[ -e "$d" ]]; then
+			mode="$(stat -L -c %a -- "$d")"
+			if ((8#$mode % 2 == 0)); then
+				die "$d is mode $mode: others may not search it, so the containers' unprivileged root could not reach their storage in $data and no container would start. Let others search it (chmod o+x $d), or set LXD_SANDBOX_DATA_ROOT to a folder whose parents they may search."
+			fi
+		fi
+		[[ "$d" == / ]] && break
+		d="$(dirname -- "$d")"
+	done
+	if [[ -f "$data/owner" && "$(cat "$data/owner")" != "$STATE" ]]; then
+		die "$data belongs to the sandbox of $(cat "$data/owner"), not to $STATE; bring that one down first"
+	fi
+	if [[ ! -d "$DATA_ROOT" ]]; then
+		mkdir -p -- "$DATA_ROOT"
+		chmod 711 -- "$DATA_ROOT"
+	fi
+	claim_dir "$data"
+	chmod 711 -- "$data"
+	printf '%s\n' "$STATE" >"$data/owner"
+	printf '%s\n' "$data" >"$STATE/data_dir"
+	ln -sfn -- "$data" "$STATE/data"
+	log "the daemons' state (LXD_DIR, storage) is in $data, linked from $STATE/data: containers must reach it, and may not reach a clone under a private folder"
+}
+
+# release_data_dir: remove the data folder once neither the daemon nor the cluster uses it.
+release_data_dir() {
+	local data
+	[[ -s "$STATE/data_dir" ]] || return 0
+	data="$(cat "$STATE/data_dir")"
+	if [[ -d "$data" ]]; then
+		[[ -z "$(find "$data" -mindepth 1 -maxdepth 1 ! -name "$MARKER" ! -name owner -print -quit)" ]] || return 0
+		remove_state_dir "$data"
+	fi
+	rm -f -- "$STATE/data" "$STATE/data_dir"
+	rmdir -- "$DATA_ROOT" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------------------
@@ -297,17 +364,17 @@ trust_cert() {
 # ---------------------------------------------------------------------------
 # single daemon
 
-# Where the daemon's LXD_DIR is: $STATE/var, or a short folder under /tmp when the unix
-# socket path would be too long (recorded in $STATE/lxd_dir so down finds it).
+# Where the daemon's LXD_DIR is: <data folder>/var (recorded in $STATE/lxd_dir so down finds it).
 lxd_dir_for_state() {
 	if [[ -s "$STATE/lxd_dir" ]]; then
 		cat "$STATE/lxd_dir"
 		return 0
 	fi
-	local dir="$STATE/var"
+	local dir
+	dir="$(data_dir)/var"
 	# seccomp.socket is the longest socket name LXD puts in LXD_DIR.
 	if ((${#dir} + 15 > UNIX_PATH_MAX - 8)); then
-		dir="/tmp/lxd-sandbox.$(printf '%s' "$STATE" | sha256sum | cut -c1-10)"
+		die "LXD_DIR $dir is too long for LXD's unix sockets ($UNIX_PATH_MAX bytes); set LXD_SANDBOX_DATA_ROOT to a shorter folder"
 	fi
 	printf '%s\n' "$dir"
 }
@@ -356,7 +423,7 @@ start_lxd() {
 
 start_daemon() {
 	mkdir -p "$LXD_CONF"
-	[[ "$LXD_DIR" == "$STATE/"* ]] || claim_dir "$LXD_DIR"
+	[[ "$LXD_DIR" == "$STATE/"* || "$LXD_DIR" == "$(data_dir)/"* ]] || claim_dir "$LXD_DIR"
 	start_lxd "$LOGFILE" "$PIDFILE"
 }
 
@@ -383,9 +450,11 @@ ensure_https() {
 
 configure_daemon() {
 	if ! lxc query /1.0/storage-pools/default >/dev/null 2>&1; then
-		log "creating dir storage pool default ($STATE/pool)"
-		mkdir -p "$STATE/pool"
-		lxc storage create default dir source="$STATE/pool" >&2
+		local pool
+		pool="$(data_dir)/pool"
+		log "creating dir storage pool default ($pool)"
+		mkdir -p "$pool"
+		lxc storage create default dir source="$pool" >&2
 	fi
 	if ! lxc profile device get default root pool >/dev/null 2>&1; then
 		log "adding the root disk to the default profile"
@@ -417,6 +486,7 @@ cmd_up() {
 	ensure_packages
 	require_root up
 	claim_dir "$STATE"
+	[[ -s "$STATE/lxd_dir" ]] || ensure_data_dir
 	setup_single_env
 	local lxd_dir_file="$STATE/lxd_dir"
 	[[ -s "$lxd_dir_file" ]] || printf '%s\n' "$LXD_DIR" >"$lxd_dir_file"
@@ -494,9 +564,18 @@ cmd_down() {
 	kill_leftovers "$LXD_DIR"
 	unmount_under "$LXD_DIR" || die "could not unmount everything under $LXD_DIR"
 	unmount_under "$STATE/pool" || die "could not unmount everything under $STATE/pool"
-	if [[ "$LXD_DIR" != "$STATE/"* ]]; then
+	local data
+	data="$(data_dir)"
+	unmount_under "$data/pool" || die "could not unmount everything under $data/pool"
+	if [[ "$LXD_DIR" == "$data/var" ]]; then
+		if [[ -e "$LXD_DIR" || -e "$data/pool" ]]; then
+			log "removing $LXD_DIR and $data/pool"
+			rm -rf --one-file-system -- "$LXD_DIR" "$data/pool"
+		fi
+	elif [[ "$LXD_DIR" != "$STATE/"* ]]; then
 		remove_state_dir "$LXD_DIR"
 	fi
+	release_data_dir
 	if [[ -e "$STATE/cluster" ]]; then
 		# The cluster lives in the same state folder: remove only what is the single daemon's.
 		log "removing the single daemon's files (keeping $STATE/cluster)"
@@ -526,13 +605,13 @@ setup_cluster_env() {
 		fi
 		CSIZE="$recorded"
 	fi
-	# The members' LXD_DIRs: under $CSTATE, or a short folder under /tmp for long paths.
+	# The members' LXD_DIRs and pools: under <data folder>/cluster (see the header).
 	if [[ -s "$CSTATE/base_dir" ]]; then
 		CBASE="$(cat "$CSTATE/base_dir")"
 	else
-		CBASE="$CSTATE"
+		CBASE="$(data_dir)/cluster"
 		if ((${#CBASE} + 24 > UNIX_PATH_MAX - 8)); then
-			CBASE="/tmp/lxd-cluster.$(printf '%s' "$CSTATE" | sha256sum | cut -c1-10)"
+			die "$CBASE is too long for LXD's unix sockets ($UNIX_PATH_MAX bytes); set LXD_SANDBOX_DATA_ROOT to a shorter folder"
 		fi
 	fi
 	export LXD_CONF="$CSTATE/lxc-conf"
@@ -573,7 +652,7 @@ bootstrap_member1() {
 	local dir addr pool
 	dir="$(member_dir 1)"
 	addr="$(member_addr 1)"
-	pool="$CSTATE/pools/member1"
+	pool="$CBASE/pools/member1"
 	mkdir -p "$pool"
 	export LXD_DIR="$dir"
 	start_lxd "$(member_log 1)" "$(member_pidfile 1)"
@@ -604,7 +683,7 @@ join_member() {
 	local i="$1" name addr pool token
 	name="$(member_name "$i")"
 	addr="$(member_addr "$i")"
-	pool="$CSTATE/pools/$name"
+	pool="$CBASE/pools/$name"
 	mkdir -p "$pool"
 	token="$(on_member 1 lxc cluster add "$name" --quiet 2>/dev/null | tail -n1 || true)"
 	[[ -n "$token" ]] || die "could not get a join token for $name from member1"
@@ -688,6 +767,7 @@ cluster_up() {
 			fi
 		done
 		claim_dir "$STATE"
+		[[ "$CBASE" == "$CSTATE" ]] || ensure_data_dir
 		claim_dir "$CSTATE"
 		mkdir -p "$LXD_CONF"
 		printf '%s\n' "$CSIZE" >"$CSTATE/size"
@@ -754,8 +834,10 @@ cluster_down() {
 		unmount_under "$(member_dir "$i")" || die "could not unmount everything under $(member_dir "$i")"
 	done
 	unmount_under "$CSTATE" || die "could not unmount everything under $CSTATE"
+	unmount_under "$CBASE" || die "could not unmount everything under $CBASE"
 	[[ "$CBASE" == "$CSTATE" ]] || remove_state_dir "$CBASE"
 	remove_state_dir "$CSTATE"
+	release_data_dir
 	# The state folder goes too when nothing but its marker is left.
 	if [[ -d "$STATE" && "$(ls -A "$STATE")" == "$MARKER" ]]; then
 		remove_state_dir "$STATE"

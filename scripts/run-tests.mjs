@@ -8,6 +8,15 @@
 // left its exports in .lxd-sandbox/env (LXD_SANDBOX_DIR moves that folder).
 // LXD_E2E=required turns "no LXD" from a skip into a failure (CI sets it), and
 // "no cluster" too while test/cluster has tests, unless LXD_CLUSTER=skip.
+// LXD_E2E=skip runs the unit suite alone, whatever LXD is reachable (.ci/run's
+// runs on the other Node versions).
+//
+// No run can hang: every test has a timeout (LXD_TEST_TIMEOUT ms, default 300000;
+// a test's own `timeout` wins; on Node 20 and 22 it bounds each file as a whole
+// too), and --test-force-exit ends each file once its tests and hooks are done,
+// so that a socket left open after a failed assertion cannot keep it alive (on
+// Node 24 and later that would hang the run for good). The suites still close
+// what they open; the no-leak guarantees are tested in child processes of their own.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -30,8 +39,15 @@ const files = (folder) =>
     : [];
 
 const suites = files('test');
+const e2e = env.LXD_E2E ?? '';
+if (!['', 'required', 'skip'].includes(e2e)) {
+  console.error(`LXD_E2E=${e2e}: expected required, skip or nothing`);
+  process.exit(2);
+}
 const lxd = env.LXD_TEST_SOCKET && existsSync(env.LXD_TEST_SOCKET);
-if (lxd) {
+if (e2e === 'skip') {
+  console.log('e2e: skipped (LXD_E2E=skip); cluster: skipped');
+} else if (lxd) {
   suites.push(...files('test/e2e'));
   console.log(`e2e: against the LXD at ${env.LXD_TEST_SOCKET}${env.LXD_TEST_URL ? ` and ${env.LXD_TEST_URL}` : ''}`);
 } else if (env.LXD_E2E === 'required') {
@@ -40,7 +56,9 @@ if (lxd) {
 } else {
   console.log('e2e: skipped, no LXD reachable (run `scripts/lxd-sandbox.sh up`, or set LXD_TEST_SOCKET)');
 }
-if (env.LXD_CLUSTER_URLS) {
+if (e2e === 'skip') {
+  // Said above.
+} else if (env.LXD_CLUSTER_URLS) {
   suites.push(...files('test/cluster'));
   console.log(`cluster: against ${env.LXD_CLUSTER_URLS}`);
 } else if (files('test/cluster').length > 0) {
@@ -58,7 +76,13 @@ if (types.status !== 0) {
 }
 console.log('type tests: passed');
 
-const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter', 'spec', ...process.argv.slice(2), ...suites], { cwd: root, stdio: 'inherit', env });
+const timeout = env.LXD_TEST_TIMEOUT ?? '300000';
+if (!/^[1-9][0-9]*$/.test(timeout)) {
+  console.error(`LXD_TEST_TIMEOUT=${timeout}: expected a number of milliseconds`);
+  process.exit(2);
+}
+const flags = ['--test', '--test-reporter', 'spec', `--test-timeout=${timeout}`, '--test-force-exit'];
+const run = spawnSync(process.execPath, ['--import', 'tsx', ...flags, ...process.argv.slice(2), ...suites], { cwd: root, stdio: 'inherit', env });
 process.exit(run.status ?? 1);
 
 function loadExports(file) {

@@ -188,9 +188,11 @@ describe('an LXD cluster', skip, () => {
     assert.equal(Buffer.from(log.body ?? []).toString('utf8'), `${on3}\n`);
   });
 
-  test('api.exec() over websockets through a member that does not run the instance', { timeout: 60_000 }, async () => {
+  test('api.exec() over websockets through a member that does not run the instance', { timeout: 60_000 }, async (t) => {
     const session = await m[0]?.exec(on2, ['sh', '-c', 'cat; echo done >&2']);
     assert.ok(session);
+    // Closed whatever happens: an open websocket to a member would keep this file's process alive.
+    t.after(() => session.close());
     assert.equal(session.result.endpoint, urlOf(0));
     assert.equal(session.result.metadata.location, memberOf(1));
     session.stdin.end('piped through member1\n');
@@ -290,6 +292,7 @@ describe('an LXD cluster', skip, () => {
 
     // In flight through member1: an event stream, and a long poll on an exec that runs on member2.
     const events = await m1.events();
+    t.after(() => events.close());
     const sleeper = await m1.post(`instances/${on2}/exec`, {
       json: { command: ['sleep', '25'], 'wait-for-websocket': false },
     });

@@ -19,14 +19,19 @@ describe('events and operations against LXD', skip, () => {
     await api.post('instances', { json: { name, source: { type: 'image', alias: lxd.image } } }).wait();
   });
   after(async () => {
-    await removeInstance(api, name);
-    await api.close();
+    try {
+      await removeInstance(api, name);
+    } finally {
+      await api.close();
+    }
   });
 
+  // Every stream and session is closed in t.after, so that a failed assertion cannot leave a socket open.
   test('subscribe first, then start an instance: its operation and lifecycle events arrive', {
     timeout: 60_000,
-  }, async () => {
+  }, async (t) => {
     const events = await api.events({ type: ['operation', 'lifecycle'] });
+    t.after(() => events.close());
     const started = await api.put(`instances/${name}/state`, { json: { action: 'start' } });
     const id = (started.metadata as { id: string }).id;
     const seen = await collect(events, [
@@ -39,12 +44,13 @@ describe('events and operations against LXD', skip, () => {
     assert.ok(ops.length >= 1, 'the start operation shows in the stream');
     assert.ok(ops.every((e) => e.type === 'operation' && e.metadata.description === 'Starting instance'));
     await started.waitUntilDone({ timeout: 30 });
-    await events.close();
   });
 
-  test('an exec shows as operation events and an instance-exec lifecycle event', { timeout: 60_000 }, async () => {
+  test('an exec shows as operation events and an instance-exec lifecycle event', { timeout: 60_000 }, async (t) => {
     const events = await api.events({ type: ['operation', 'lifecycle'] });
+    t.after(() => events.close());
     const session = await api.exec(name, ['true']);
+    t.after(() => session.close());
     const id = (session.result.metadata as { id: string }).id;
     assert.equal(await session.exitCode, 0);
     const seen = await collect(events, [
@@ -58,23 +64,22 @@ describe('events and operations against LXD', skip, () => {
           e.metadata.source === `/1.0/instances/${name}`,
       ),
     );
-    await events.close();
   });
 
-  test('an untrusted client is refused with 403 over TLS; a trusted one subscribes', { timeout: 30_000 }, async () => {
+  test('an untrusted client is refused with 403 over TLS; a trusted one subscribes', { timeout: 30_000 }, async (t) => {
     const files = tlsFiles();
     const untrusted = tlsApi({ cert: files.untrustedCert, key: files.untrustedKey });
+    t.after(() => untrusted.close());
     await assert.rejects(untrusted.events(), (error: unknown) => {
       assert.ok(error instanceof APIException);
       assert.equal(error.status, 403);
       assert.match(error.message, /^GET wss:\/\/.+\/1\.0\/events not authorized \(HTTP 403, websocket refused\)$/);
       return true;
     });
-    await untrusted.close();
     const trusted = tlsApi();
+    t.after(() => trusted.close());
     const events = await trusted.events({ type: 'lifecycle' });
     await events.close();
-    await trusted.close();
   });
 
   test('waitUntilDone spans several polls with one overall deadline, reports progress, and says when LXD forgot the operation', {

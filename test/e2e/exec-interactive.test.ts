@@ -23,21 +23,26 @@ describe('exec over websockets against LXD', skip, () => {
     await api.put(`instances/${name}/state`, { json: { action: 'start' } }).wait();
   });
   after(async () => {
-    await removeInstance(api, name);
-    await tls.close();
-    await api.close();
+    try {
+      await removeInstance(api, name);
+    } finally {
+      await tls?.close();
+      await api?.close();
+    }
   });
 
   for (const transport of ['unix', 'tls'] as const) {
+    // Sessions are closed in t.after, so that a failed assertion cannot leave their websockets open.
     test(`interactive round trip over ${transport}: stdin, terminal output, window size, exit code`, {
       timeout: 30_000,
-    }, async () => {
+    }, async (t) => {
       const client = transport === 'unix' ? api : tls;
       const session = await client.exec(name, ['sh', '-c', 'read x; echo got $x; stty size; read _; exit 7'], {
         interactive: true,
         width: 80,
         height: 24,
       });
+      t.after(() => session.close());
       assert.equal(session.interactive, true);
       const output = readAll(session.stdout);
       let seen = '';
@@ -61,8 +66,9 @@ describe('exec over websockets against LXD', skip, () => {
 
   test('non-interactive: separate stdout and stderr, stdin ends with a barrier, signals reach the command', {
     timeout: 30_000,
-  }, async () => {
+  }, async (t) => {
     const session = await api.exec(name, ['sh', '-c', 'cat; echo oops >&2; exit 3']);
+    t.after(() => session.close());
     const [stdout, stderr] = [readAll(session.stdout), readAll(session.stderr)];
     session.stdin.end('line one\nline two\n');
     assert.equal(await session.exitCode, 3);
@@ -70,13 +76,15 @@ describe('exec over websockets against LXD', skip, () => {
     assert.equal(await stderr, 'oops\n');
 
     const sleeper = await tls.exec(name, ['sleep', '30']);
+    t.after(() => sleeper.close());
     await new Promise((resolve) => setTimeout(resolve, 300));
     sleeper.signal(15);
     assert.equal(await sleeper.exitCode, 143);
   });
 
-  test('secrets stay out of errors: a bad secret is a 404 with the secret redacted', async () => {
+  test('secrets stay out of errors: a bad secret is a 404 with the secret redacted', async (t) => {
     const session = await api.exec(name, ['true']);
+    t.after(() => session.close());
     const op = session.result.operation as string;
     await assert.rejects(api.websocket(`${op}/websocket?secret=0123456789abcdef`), (error: Error) => {
       assert.doesNotMatch(error.message, /0123456789abcdef/);
