@@ -28,17 +28,17 @@ import { openSocket } from './websocket.ts';
 export type Metadata<T, M extends Method, U extends string, Q> = [T] extends [never] ? RouteMetadata<M, U, Q> : T;
 
 /** A client of one LXD server (or of the members of one cluster), over its unix socket or HTTPS. */
-export class API implements Connection {
-  readonly defaultVersion: string;
-  readonly project: string | undefined;
-  readonly target: string | undefined;
-  readonly waitTimeout: number;
-  readonly timeout: number | undefined;
-  readonly maxResponseBytes: number;
-  readonly userAgent: string;
+export class API implements Connection, Settings {
+  // The resolved settings (options.ts documents them), set by resolveSettings() in the constructor.
+  declare readonly defaultVersion: string;
+  declare readonly project: string | undefined;
+  declare readonly target: string | undefined;
+  declare readonly waitTimeout: number;
+  declare readonly timeout: number | undefined;
+  declare readonly maxResponseBytes: number;
+  declare readonly userAgent: string;
   /** The `lxd` debug logger: every transaction goes through it when enabled. */
   readonly log: Logger;
-  readonly #settings: Settings;
   readonly #transport: Transport;
   #server: Promise<ServerInfo> | undefined;
 
@@ -84,14 +84,7 @@ export class API implements Connection {
     transport?: Transport,
   ) {
     this.#transport = transport ?? givenTransport(dispatcher as Dispatcher, endpoint as string);
-    this.#settings = resolveSettings(options);
-    this.defaultVersion = this.#settings.defaultVersion;
-    this.project = this.#settings.project;
-    this.target = this.#settings.target;
-    this.waitTimeout = this.#settings.waitTimeout;
-    this.timeout = this.#settings.timeout;
-    this.maxResponseBytes = this.#settings.maxResponseBytes;
-    this.userAgent = this.#settings.userAgent;
+    Object.assign(this, resolveSettings(options));
     this.log = createLogger(options.debug ?? false);
   }
 
@@ -117,7 +110,7 @@ export class API implements Connection {
 
   /** `'instances'` becomes `<endpoint>/1.0/instances`; a path starting with `/` is kept. */
   formatUrl(url: string): string {
-    return this.endpoint + requestPath(this.endpoint, this.#settings, url);
+    return this.endpoint + requestPath(this.endpoint, this, url);
   }
 
   /**
@@ -161,11 +154,7 @@ export class API implements Connection {
    * resolves once open.
    */
   websocket(url: string, options?: WebSocketOptions): Promise<WebSocket> {
-    return openSocket(
-      { transport: this.#transport, settings: this.#settings, log: this.log, connection: this },
-      url,
-      options,
-    );
+    return openSocket({ transport: this.#transport, settings: this, log: this.log, connection: this }, url, options);
   }
 
   /** Runs a command with `wait-for-websocket` and connects its stdin, stdout, stderr and control websockets. */
@@ -219,7 +208,7 @@ export class API implements Connection {
   }
 
   async #send<T>(method: string, url: string, options: RequestOptions): Promise<APIResult<T>> {
-    const result = new APIResult<T>(this, await send(this.#transport, this.#settings, this.log, method, url, options));
+    const result = new APIResult<T>(this, await send(this.#transport, this, this.log, method, url, options));
     if (this.log.enabled) this.log('%s\n%s', result.responseSummary(), '='.repeat(24));
     result.validate();
     return result;
