@@ -6,7 +6,7 @@ import { API, APIConnectionError, APIException } from '../src/index.ts';
 import { selfSigned } from './helpers/certs.ts';
 import { failure, sync } from './helpers/server.ts';
 import { tokenFingerprint, trustToken } from './helpers/token.ts';
-import { type FakeServer, fakeServer, paths, silent } from './helpers/trust-servers.ts';
+import { type FakeServer, fakeServer, issue as issueToken, paths, silent } from './helpers/trust-servers.ts';
 
 const T = { timeout: 15_000 };
 
@@ -25,11 +25,7 @@ describe('API.join() refused', () => {
   });
 
   /** A token the server accepts once, naming it by address and fingerprint. */
-  const issue = (server: FakeServer, fields: Record<string, unknown> = {}) => {
-    const token = trustToken({ fingerprint, addresses: [`127.0.0.1:${server.port}`], ...fields });
-    server.tokens.add(token);
-    return token;
-  };
+  const issue = (server: FakeServer, fields?: Record<string, unknown>) => issueToken(server, fingerprint, fields);
 
   test(
     'a refused token rejects with the server’s words, closes the API, and keeps no copy of the token',

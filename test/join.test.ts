@@ -11,7 +11,15 @@ import { runTsx } from './helpers/child.ts';
 import { withEnv } from './helpers/env.ts';
 import { freePort } from './helpers/server.ts';
 import { tokenFingerprint, trustToken } from './helpers/token.ts';
-import { bodyOf, type FakeServer, fakeServer, impostor, paths, silent } from './helpers/trust-servers.ts';
+import {
+  bodyOf,
+  type FakeServer,
+  fakeServer,
+  impostor,
+  issue as issueToken,
+  paths,
+  silent,
+} from './helpers/trust-servers.ts';
 
 const T = { timeout: 15_000 };
 
@@ -34,11 +42,7 @@ describe('API.join()', () => {
   });
 
   /** A token the server accepts once, naming it by address and fingerprint. */
-  const issue = (server: FakeServer, fields: Record<string, unknown> = {}) => {
-    const token = trustToken({ fingerprint, addresses: [`127.0.0.1:${server.port}`], ...fields });
-    server.tokens.add(token);
-    return token;
-  };
+  const issue = (server: FakeServer, fields?: Record<string, unknown>) => issueToken(server, fingerprint, fields);
 
   test(
     'LXD 5.0: the fingerprint checked, the token in password and trust_token, a trusted API returned',

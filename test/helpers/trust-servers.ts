@@ -5,6 +5,7 @@ import { type AddressInfo, createServer as createNetServer, type Server as NetSe
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Pair } from './certs.ts';
 import { failure, httpsServer, reply, type Seen, sync, type TestServer } from './server.ts';
+import { trustToken } from './token.ts';
 export type Kind = 'lxd-5.0' | 'lxd-explicit' | 'incus';
 
 export interface FakeServer extends TestServer {
@@ -109,3 +110,10 @@ export async function silent(): Promise<{ address: string; connections: () => nu
 
 export const paths = (seen: Seen[]) => seen.map((request) => `${request.method} ${request.url}`);
 export const bodyOf = (request: Seen | undefined) => JSON.parse(request?.body.toString() ?? 'null') as unknown;
+
+/** A token that `server` accepts once, naming it by its address and the fingerprint `fingerprint`. */
+export function issue(server: FakeServer, fingerprint: string, fields: Record<string, unknown> = {}): string {
+  const token = trustToken({ fingerprint, addresses: [`127.0.0.1:${server.port}`], ...fields });
+  server.tokens.add(token);
+  return token;
+}
