@@ -83,6 +83,11 @@ describe('api.exec() against a fake LXD', () => {
         req.on('data', (chunk: Buffer) => chunks.push(chunk));
         req.on('end', () => {
           const url = new URL(req.url ?? '', 'http://lxd');
+          // The server document, as LXD 5.0 has it: exec with cwd, user or group checks its extension first.
+          if (req.method === 'GET' && url.pathname === '/1.0') {
+            const environment = { server: 'lxd', server_version: '5.0.2' };
+            return reply(res, 200, sync({ api_extensions: ['container_exec_user_group_cwd'], environment }));
+          }
           const instance = /^\/1\.0\/instances\/([^/]+)\/exec$/.exec(url.pathname)?.[1];
           if (req.method === 'POST' && instance) {
             const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
