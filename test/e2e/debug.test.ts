@@ -1,5 +1,6 @@
 // End to end: DEBUG=lxd dumps every transaction to stderr with the secrets
-// (a trust password, an exec's websocket secrets) replaced by <redacted>.
+// (a trust password on LXD, a trust token on Incus, an exec's websocket
+// secrets) replaced by <redacted>.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,11 +9,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { selfSigned } from '../helpers/certs.ts';
-import { lxd, skip, uniqueName, unixApi } from './helpers.ts';
+import { lxd, perServer, serverName, skip, uniqueName, unixApi } from './helpers.ts';
 
 const run = promisify(execFile);
 
-describe('DEBUG=lxd against LXD', skip, () => {
+describe(`DEBUG=lxd against ${serverName}`, skip, () => {
   test('dumps requests, bodies and statuses, and no secret', { timeout: 90_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lxdapi-e2e-debug-'));
     const certName = uniqueName('e2e-dbg-cert');
@@ -25,7 +26,7 @@ describe('DEBUG=lxd against LXD', skip, () => {
         env: { ...process.env, DEBUG: 'lxd', DEBUG_COLORS: '0' },
         maxBuffer: 64 * 1024 * 1024,
       });
-      const result = JSON.parse(child.stdout) as { before: string; after: string; addedStatus: number; fds: Record<string, string>; operation: string };
+      const result = JSON.parse(child.stdout) as { before: string; after: string; addedStatus: number; fds: Record<string, string>; operation: string; token?: string };
       const dump = child.stderr;
 
       assert.equal(result.before, 'untrusted');
@@ -38,7 +39,11 @@ describe('DEBUG=lxd against LXD', skip, () => {
       const unix = unixApi();
       const endpoint = unix.endpoint;
       await unix.close();
-      assert.ok(dump.includes(`lxd POST ${lxd.url}/1.0/certificates\n{\n    "type": "client",\n    "name": "${certName}",\n    "password": "<redacted>"\n}\n`), dump);
+      const added = perServer({
+        lxd: `{\n    "type": "client",\n    "name": "${certName}",\n    "password": "<redacted>"\n}`,
+        incus: `{\n    "type": "client",\n    "trust_token": "<redacted>"\n}`,
+      });
+      assert.ok(dump.includes(`lxd POST ${lxd.url}/1.0/certificates\n${added}\n`), dump);
       assert.ok(dump.includes(`lxd POST ${endpoint}/1.0/instances/${instance}/exec\n{\n    "command": [\n        "sleep",\n        "60"\n    ],\n    "wait-for-websocket": true,`));
       assert.ok(dump.includes(`lxd GET ${lxd.url}/1.0\n`));
       assert.match(dump, /lxd HTTP\/201\n\{\n {4}"type": "sync",/);
@@ -46,7 +51,12 @@ describe('DEBUG=lxd against LXD', skip, () => {
       assert.match(dump, /"fds": \{\n {16}"0": "<redacted>",\n {16}"1": "<redacted>",\n {16}"2": "<redacted>",\n {16}"control": "<redacted>"\n {12}\}/);
       assert.ok(dump.includes(`lxd DELETE ${endpoint}/1.0/instances/${instance}\n`));
       // ...and the secrets are not.
-      assert.ok(!dump.includes(lxd.trustPassword), 'the trust password leaked into the dump');
+      if (lxd.trustPassword) assert.ok(!dump.includes(lxd.trustPassword), 'the trust password leaked into the dump');
+      if (result.token) {
+        assert.ok(!dump.includes(result.token), 'the trust token leaked into the dump');
+        const secret = (JSON.parse(Buffer.from(result.token, 'base64').toString('utf8')) as { secret: string }).secret;
+        assert.ok(!dump.includes(secret), "the trust token's secret leaked into the dump");
+      }
       for (const [name, secret] of Object.entries(result.fds)) assert.ok(!dump.includes(secret), `the websocket secret of fd ${name} leaked into the dump`);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -5,16 +5,19 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type API, APIException, APINotFoundException, type Image } from '../../src/index.ts';
-import { lxd, removeImage, skip, taggedTarball, uniqueName, unixApi } from './helpers.ts';
+import { libraryDefectOnIncus, lxd, removeImage, serverName, skip, taggedTarball, uniqueName, unixApi } from './helpers.ts';
 
-describe('images over the unix socket', skip, () => {
+describe(`images over the unix socket of ${serverName}`, skip, () => {
   let api: API;
   before(() => {
     api = unixApi();
   });
   after(() => api?.close());
 
-  test('upload a tarball as a raw body, alias it, delete it', { timeout: 60_000 }, async () => {
+  // The duplicate upload fails inside its operation: LXD answers its /wait with the failed operation,
+  // Incus with HTTP 200 and an error envelope, which the library lets through as a success.
+  const duplicate = libraryDefectOnIncus('a failed upload behind an HTTP 200 error envelope resolves instead of rejecting');
+  test('upload a tarball as a raw body, alias it, delete it', { timeout: 60_000, ...duplicate }, async () => {
     const tag = uniqueName('e2e-img');
     const tarball = taggedTarball(lxd.imageTarball, tag);
     const fingerprint = createHash('sha256').update(readFileSync(tarball.path)).digest('hex');
@@ -34,7 +37,7 @@ describe('images over the unix socket', skip, () => {
       assert.equal(image.metadata.type, 'container');
       assert.equal(image.metadata.properties.description, `lxdapi e2e ${tag}`);
 
-      // The same bytes again: LXD refuses, inside the operation.
+      // The same bytes again: the server refuses, inside the operation.
       const again = await api.post('images', { body: readFileSync(tarball.path) });
       const duplicate = await again.wait().then(
         () => assert.fail('a second upload of the same tarball succeeded'),
