@@ -106,14 +106,15 @@ write_env() {
 	mv -f "$file.tmp" "$file"
 }
 
-# write_test_env STATE DIR URL [PREFIX]: the <PREFIX>_* exports (default LXD_TEST; see
-# lxd-sandbox.sh's header) in STATE/env, for a daemon in DIR whose certificates, tarballs
-# and trust password (when STATE has one: Incus has none) are in STATE.
+# write_test_env STATE DIR URL [PREFIX [SOCKET]]: the <PREFIX>_* exports (default LXD_TEST;
+# see lxd-sandbox.sh's header) in STATE/env, for a daemon in DIR (its socket DIR/unix.socket
+# unless SOCKET says otherwise) whose certificates, tarballs and trust password (when STATE
+# has one: Incus has none) are in STATE.
 write_test_env() {
-	local state="$1" dir="$2" url="$3" p="${4:-LXD_TEST}"
+	local state="$1" dir="$2" url="$3" p="${4:-LXD_TEST}" socket="${5:-$2/unix.socket}"
 	local vars=(
 		"${p}_DIR=$dir"
-		"${p}_SOCKET=$dir/unix.socket"
+		"${p}_SOCKET=$socket"
 		"${p}_URL=$url"
 		"${p}_SERVER_CERT=$dir/server.crt"
 		"${p}_CLIENT_CERT=$state/certs/client.crt"
