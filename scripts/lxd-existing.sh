@@ -5,6 +5,12 @@
 #
 #   eval "$(sudo scripts/lxd-existing.sh)" && sudo -E env LXD_E2E=required npm test
 #
+# `scripts/lxd-existing.sh incus` does the same for an Incus that already runs
+# (Ubuntu 24.04's incus package), with INCUS_TEST_* exports in <state>/incus/env
+# and no trust password (Incus has none):
+#
+#   sudo scripts/lxd-existing.sh incus && sudo env LXD_E2E=required LXD_E2E_SERVERS=incus npm test
+#
 # Unlike the sandbox, this changes the daemon it is pointed at: it sets
 # core.https_address (when unset) and core.trust_password, imports the busybox test
 # image as alias `busybox`, and trusts a client certificate of its own. Meant for
@@ -16,6 +22,8 @@
 #
 # environment:
 #   LXD_DIR           the daemon's folder (default: the snap's, else /var/lib/lxd)
+#   INCUS_DIR, INCUS_SOCKET  the same for Incus (default: /var/lib/incus, its unix.socket,
+#                     else /run/incus/unix.socket)
 #   LXD_SANDBOX_DIR   where certificates, tarballs and the env file go (default: <repo>/.lxd-sandbox)
 #   LXD_HTTPS_ADDRESS the address to listen on when core.https_address is unset (default 127.0.0.1:8443)
 # Needs root (for the socket), curl, openssl, node, and a static busybox (busybox-static).
@@ -29,11 +37,26 @@ LOG_TAG=lxd-existing
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$SCRIPT_DIR/lib/common.sh"
 
-if [[ -z "${LXD_DIR:-}" ]]; then
-	if [[ -S /var/snap/lxd/common/lxd/unix.socket ]]; then LXD_DIR=/var/snap/lxd/common/lxd; else LXD_DIR=/var/lib/lxd; fi
-fi
-SOCKET="$LXD_DIR/unix.socket"
-[[ -S "$SOCKET" ]] || die "no LXD socket at $SOCKET (set LXD_DIR)"
+SERVER="${1:-lxd}"
+case "$SERVER" in
+lxd)
+	if [[ -z "${LXD_DIR:-}" ]]; then
+		if [[ -S /var/snap/lxd/common/lxd/unix.socket ]]; then LXD_DIR=/var/snap/lxd/common/lxd; else LXD_DIR=/var/lib/lxd; fi
+	fi
+	DIR="$LXD_DIR"
+	SOCKET="$LXD_DIR/unix.socket"
+	PREFIX=LXD_TEST
+	;;
+incus)
+	DIR="${INCUS_DIR:-/var/lib/incus}"
+	SOCKET="${INCUS_SOCKET:-$DIR/unix.socket}"
+	[[ -S "$SOCKET" || -n "${INCUS_DIR:-}${INCUS_SOCKET:-}" || ! -S /run/incus/unix.socket ]] || SOCKET=/run/incus/unix.socket
+	PREFIX=INCUS_TEST
+	STATE="$STATE/incus"
+	;;
+*) die "usage: $0 [lxd|incus]" ;;
+esac
+[[ -S "$SOCKET" ]] || die "no $SERVER socket at $SOCKET (set ${PREFIX%_TEST}_DIR)"
 for tool in curl openssl node; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 
 # api METHOD PATH [curl args...]: the JSON answer; fails on an HTTP error.
@@ -57,7 +80,7 @@ exists() { curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCKET" "http:
 
 mkdir -p "$STATE/certs"
 api GET /1.0 >/dev/null
-log "LXD $(api GET /1.0 | json 'd.metadata.environment.server_version') at $SOCKET"
+log "$SERVER $(api GET /1.0 | json 'd.metadata.environment.server_version') at $SOCKET"
 
 # HTTPS
 address="$(api GET /1.0 | json 'd.metadata.config["core.https_address"]')"
@@ -84,10 +107,12 @@ fi
 untrusted="$(cert_fingerprint "$STATE/certs/untrusted.crt")"
 if exists "/1.0/certificates/$untrusted"; then api DELETE "/1.0/certificates/$untrusted" >/dev/null; fi
 
-# The trust password (LXD 5.0; 5.21 dropped core.trust_password for tokens).
-[[ -s "$STATE/trust_password" ]] || random_hex 16 >"$STATE/trust_password"
-api PATCH /1.0 -H 'Content-Type: application/json' \
-	--data "{\"config\":{\"core.trust_password\":\"$(cat "$STATE/trust_password")\"}}" >/dev/null
+# The trust password (LXD 5.0; 5.21 dropped core.trust_password for tokens, and Incus has none).
+if [[ "$SERVER" == lxd ]]; then
+	[[ -s "$STATE/trust_password" ]] || random_hex 16 >"$STATE/trust_password"
+	api PATCH /1.0 -H 'Content-Type: application/json' \
+		--data "{\"config\":{\"core.trust_password\":\"$(cat "$STATE/trust_password")\"}}" >/dev/null
+fi
 
 # The images: the same deterministic busybox tarballs as the sandbox's (scripts/lib/common.sh).
 ensure_images "$STATE"
@@ -105,10 +130,11 @@ else
 	api POST /1.0/images/aliases -H 'Content-Type: application/json' --data "{\"name\":\"$IMAGE_ALIAS\",\"target\":\"$fp\"}" >/dev/null
 fi
 
-# A running LXD has a default profile with a root disk after `lxd init --auto`; say so if not.
+# A running daemon has a default profile with a root disk after `lxd init --auto` (or
+# `incus admin init --auto`); say so if not.
 [[ "$(api GET /1.0/profiles/default | json 'd.metadata.devices.root?.type')" == disk ]] ||
-	die "the default profile has no root disk: run lxd init --auto first"
+	die "the default profile has no root disk: run $([[ "$SERVER" == lxd ]] && echo 'lxd init --auto' || echo 'incus admin init --auto') first"
 
-write_test_env "$STATE" "$LXD_DIR" "$url"
+write_test_env "$STATE" "$DIR" "$url" "$PREFIX" "$SOCKET"
 log "exports written to $STATE/env"
 cat "$STATE/env"

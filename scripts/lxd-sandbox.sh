@@ -41,6 +41,11 @@
 # certificate, naming every member address), LXD_CLUSTER_CLIENT_CERT/KEY, LXD_CLUSTER_MEMBERS,
 # LXD_CLUSTER_DIRS, LXD_CLUSTER_PIDS (comma-separated) and LXD_CLUSTER_IMAGE.
 # Needs root (LXD itself does) and Debian's packages: lxd lxd-client busybox-static.
+#
+# `up` also brings up a private Incus 6.0 daemon (scripts/lib/incus.sh; apt-installs incus,
+# from bookworm-backports on Debian bookworm) with the same exports under INCUS_TEST_*, in
+# <state>/incus/env, and no trust password (Incus has none); `down`, `env` and `status` cover
+# both. LXD_SANDBOX_INCUS=no leaves Incus out of `up`; `incus up|down|env|status` is Incus alone.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,24 +59,31 @@ DATA_ROOT="$(realpath -m -- "${LXD_SANDBOX_DATA_ROOT:-/var/lib/lxdapi-sandbox}")
 LOG_TAG=lxd-sandbox
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$SCRIPT_DIR/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/incus.sh
+source "$SCRIPT_DIR/lib/incus.sh"
+CLIENT=lxc # the command line client of import_image and ensure_https (incus.sh sets incus)
 
 usage() {
 	cat >&2 <<'EOF'
 usage: scripts/lxd-sandbox.sh up|down|env|status
        scripts/lxd-sandbox.sh cluster up|down|env|status
+       scripts/lxd-sandbox.sh incus up|down|env|status
 
   up      start (or reuse) a private LXD daemon, build and import the busybox test
           image, print the exports (also written to <state>/env)
   env     print the exports of the running sandbox (eval "$(scripts/lxd-sandbox.sh env)")
   down    stop the sandbox's containers and daemon, unmount and remove its state folder
   status  exit 0 when the sandbox daemon runs, 1 otherwise
+          (up, down, env and status cover the Incus daemon too)
   cluster the same for a local cluster of LXD_CLUSTER_SIZE (default 3) daemons
+  incus   the same for the Incus daemon alone
 
 environment:
   LXD_SANDBOX_DIR   state folder (default: <repo>/.lxd-sandbox)
   LXD_SANDBOX_DATA_ROOT  where the daemons' own state goes, in a folder per state
                     folder (default: /var/lib/lxdapi-sandbox); containers must reach it
   LXD_CLUSTER_SIZE  number of cluster members (default: 3)
+  LXD_SANDBOX_INCUS no: up brings up LXD only
 EOF
 }
 
@@ -125,12 +137,12 @@ pid_alive() {
 	[[ -n "$st" && "$st" != "Z" && "$st" != "X" ]]
 }
 
-# is_our_lxd PID LOGFILE: PID is alive, is an lxd daemon, and was started with our logfile.
+# is_our_lxd PID LOGFILE [NAME]: PID is alive, is an lxd daemon (or NAME), and was started with our logfile.
 is_our_lxd() {
 	local pid="$1" logfile="$2" cmd
 	pid_alive "$pid" || return 1
 	cmd="$({ tr '\0' '\n' <"/proc/$pid/cmdline"; } 2>/dev/null || true)"
-	[[ "$(basename -- "$(head -n1 <<<"$cmd")")" == "lxd" ]] || return 1
+	[[ "$(basename -- "$(head -n1 <<<"$cmd")")" == "${3:-lxd}" ]] || return 1
 	grep -Fxq -- "$logfile" <<<"$cmd"
 }
 
@@ -328,25 +340,25 @@ sys.exit(1)' "$addr" "$port"
 }
 
 # import_image TARBALL ALIAS: make ALIAS point at the image of TARBALL (import if needed).
-# Uses the lxc of the current LXD_DIR/LXD_CONF, or the remote given as $3.
+# Uses $CLIENT (lxc, or incus) of the current LXD_DIR/LXD_CONF, or the remote given as $3.
 import_image() {
 	local tarball="$1" alias="$2" remote="${3:-}" fp target
 	fp="$(sha256sum "$tarball" | cut -d' ' -f1)"
 	local r="${remote:+$remote:}"
-	target="$(lxc query "${r}/1.0/images/aliases/$alias" 2>/dev/null | sed -nE 's/^[[:space:]]*"target":[[:space:]]*"([0-9a-f]+)".*$/\1/p' || true)"
+	target="$("$CLIENT" query "${r}/1.0/images/aliases/$alias" 2>/dev/null | sed -nE 's/^[[:space:]]*"target":[[:space:]]*"([0-9a-f]+)".*$/\1/p' || true)"
 	if [[ "$target" == "$fp" ]]; then
 		return 0
 	fi
 	if [[ -n "$target" ]]; then
 		log "alias $alias points at ${target:0:12}, not at ${fp:0:12}: moving it"
-		lxc image alias delete "${r}$alias" >&2
+		"$CLIENT" image alias delete "${r}$alias" >&2
 	fi
-	if lxc query "${r}/1.0/images/$fp" >/dev/null 2>&1; then
-		lxc image alias create "${r}$alias" "$fp" >&2
+	if "$CLIENT" query "${r}/1.0/images/$fp" >/dev/null 2>&1; then
+		"$CLIENT" image alias create "${r}$alias" "$fp" >&2
 	else
 		log "importing $tarball as $alias (fingerprint ${fp:0:12})"
-		lxc image import "$tarball" ${r:+"$r"} --alias "$alias" --quiet >&2 ||
-			die "lxc image import $tarball failed"
+		"$CLIENT" image import "$tarball" ${r:+"$r"} --alias "$alias" --quiet >&2 ||
+			die "$CLIENT image import $tarball failed"
 	fi
 }
 
@@ -430,7 +442,7 @@ start_daemon() {
 # Let the daemon listen on 127.0.0.1:<free port> unless it already answers there.
 ensure_https() {
 	local addr
-	addr="$(lxc config get core.https_address 2>/dev/null || true)"
+	addr="$("$CLIENT" config get core.https_address 2>/dev/null || true)"
 	if [[ -n "$addr" ]] && curl -sk --max-time 3 "https://$addr/1.0" 2>/dev/null | grep -q '"api_version"'; then
 		HTTPS_ADDR="$addr"
 		return 0
@@ -439,13 +451,13 @@ ensure_https() {
 	port="$(free_port)"
 	HTTPS_ADDR="127.0.0.1:$port"
 	log "listening on https://$HTTPS_ADDR"
-	lxc config set core.https_address "$HTTPS_ADDR" >&2
+	"$CLIENT" config set core.https_address "$HTTPS_ADDR" >&2
 	local i
 	for ((i = 0; i < 50; i++)); do
 		curl -sk --max-time 2 "https://$HTTPS_ADDR/1.0" 2>/dev/null | grep -q '"api_version"' && return 0
 		sleep 0.1
 	done
-	die "LXD does not answer on https://$HTTPS_ADDR"
+	die "$CLIENT: the daemon does not answer on https://$HTTPS_ADDR"
 }
 
 configure_daemon() {
@@ -500,7 +512,9 @@ cmd_up() {
 	configure_daemon
 	write_test_env "$STATE" "$LXD_DIR" "https://$HTTPS_ADDR"
 	log "sandbox is up in $((SECONDS - t0)) s; exports written to $STATE/env"
+	[[ "${LXD_SANDBOX_INCUS:-}" == no ]] || incus_up
 	cat "$STATE/env"
+	[[ "${LXD_SANDBOX_INCUS:-}" == no ]] || cat "$ISTATE/env"
 }
 
 cmd_env() {
@@ -509,6 +523,7 @@ cmd_env() {
 	running_pid >/dev/null || die "the sandbox daemon is not running; run: $0 up"
 	[[ -s "$STATE/env" ]] || die "$STATE/env is missing; run: $0 up"
 	cat "$STATE/env"
+	[[ ! -e "$STATE/incus" ]] || incus_env
 }
 
 cmd_status() {
@@ -517,10 +532,11 @@ cmd_status() {
 		return 1
 	fi
 	setup_single_env
-	local pid
+	local pid incus=0
+	[[ "${LXD_SANDBOX_INCUS:-}" == no ]] || incus_status || incus=1
 	if pid="$(running_pid)"; then
 		log "up: lxd pid $pid, LXD_DIR=$LXD_DIR"
-		return 0
+		return "$incus"
 	fi
 	log "down (state folder $STATE exists, no daemon)"
 	return 1
@@ -554,6 +570,7 @@ cmd_down() {
 	fi
 	[[ -f "$STATE/$MARKER" ]] || die "$STATE was not made by this script (no $MARKER); not touching it"
 	require_root down
+	incus_down
 	setup_single_env
 	local pid
 	if pid="$(running_pid)"; then
@@ -892,6 +909,7 @@ main() {
 	env) cmd_env "$@" ;;
 	status) cmd_status "$@" ;;
 	cluster) cmd_cluster "$@" ;;
+	incus) cmd_incus "$@" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage

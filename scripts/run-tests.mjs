@@ -17,8 +17,16 @@
 // so that a socket left open after a failed assertion cannot keep it alive (on
 // Node 24 and later that would hang the run for good). The suites still close
 // what they open; the no-leak guarantees are tested in child processes of their own.
+//
+// Incus is reachable the same way through INCUS_TEST_* (the sandbox's
+// .lxd-sandbox/incus/env). Then the e2e suites run a second time, in a second
+// `node --test`, with INCUS_TEST_* mapped onto the LXD_TEST_* the e2e helpers
+// read and LXD_TEST_SERVER=incus (the first run has LXD_TEST_SERVER=lxd); the
+// run ends with one `total:` line over both. LXD_E2E=required requires each
+// server of LXD_E2E_SERVERS (default: lxd,incus).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +36,7 @@ const state = resolve(root, env.LXD_SANDBOX_DIR ?? '.lxd-sandbox');
 
 loadExports(join(state, 'env'));
 loadExports(join(state, 'cluster', 'env'));
+loadExports(join(state, 'incus', 'env'));
 if (!env.LXD_TEST_SOCKET && env.LXD_SOCKET) env.LXD_TEST_SOCKET = env.LXD_SOCKET;
 
 const files = (folder) =>
@@ -38,6 +47,7 @@ const files = (folder) =>
         .map((name) => join(folder, name))
     : [];
 
+const required = env.LXD_E2E === 'required' ? (env.LXD_E2E_SERVERS ?? 'lxd,incus').split(',').map((name) => name.trim()) : [];
 const suites = files('test');
 const e2e = env.LXD_E2E ?? '';
 if (!['', 'required', 'skip'].includes(e2e)) {
@@ -49,12 +59,23 @@ if (e2e === 'skip') {
   console.log('e2e: skipped (LXD_E2E=skip); cluster: skipped');
 } else if (lxd) {
   suites.push(...files('test/e2e'));
-  console.log(`e2e: against the LXD at ${env.LXD_TEST_SOCKET}${env.LXD_TEST_URL ? ` and ${env.LXD_TEST_URL}` : ''}`);
-} else if (env.LXD_E2E === 'required') {
-  console.error('e2e: LXD_E2E=required but no LXD is reachable: run `scripts/lxd-sandbox.sh up` or set LXD_TEST_SOCKET');
+  console.log(`e2e (lxd): against the LXD at ${env.LXD_TEST_SOCKET}${env.LXD_TEST_URL ? ` and ${env.LXD_TEST_URL}` : ''}`);
+} else if (required.includes('lxd')) {
+  console.error('e2e: LXD_E2E=required but no LXD is reachable: run `scripts/lxd-sandbox.sh up` or set LXD_TEST_SOCKET (LXD_E2E_SERVERS=incus requires Incus alone)');
   process.exit(1);
 } else {
-  console.log('e2e: skipped, no LXD reachable (run `scripts/lxd-sandbox.sh up`, or set LXD_TEST_SOCKET)');
+  console.log('e2e (lxd): skipped, no LXD reachable (run `scripts/lxd-sandbox.sh up`, or set LXD_TEST_SOCKET)');
+}
+const incus = e2e !== 'skip' && env.INCUS_TEST_SOCKET && existsSync(env.INCUS_TEST_SOCKET);
+if (e2e === 'skip') {
+  // Said above.
+} else if (incus) {
+  console.log(`e2e (incus): against the Incus at ${env.INCUS_TEST_SOCKET}${env.INCUS_TEST_URL ? ` and ${env.INCUS_TEST_URL}` : ''}, in a second run`);
+} else if (required.includes('incus')) {
+  console.error('e2e: LXD_E2E=required but no Incus is reachable: run `scripts/lxd-sandbox.sh up` or set INCUS_TEST_SOCKET (LXD_E2E_SERVERS=lxd requires LXD alone)');
+  process.exit(1);
+} else {
+  console.log('e2e (incus): skipped, no Incus reachable (run `scripts/lxd-sandbox.sh up`, or set INCUS_TEST_SOCKET)');
 }
 if (e2e === 'skip') {
   // Said above.
@@ -81,9 +102,40 @@ if (!/^[1-9][0-9]*$/.test(timeout)) {
   console.error(`LXD_TEST_TIMEOUT=${timeout}: expected a number of milliseconds`);
   process.exit(2);
 }
-const flags = ['--test', '--test-reporter', 'spec', `--test-timeout=${timeout}`, '--test-force-exit'];
-const run = spawnSync(process.execPath, ['--import', 'tsx', ...flags, ...process.argv.slice(2), ...suites], { cwd: root, stdio: 'inherit', env });
-process.exit(run.status ?? 1);
+const flags = ['--test', `--test-timeout=${timeout}`, '--test-force-exit'];
+// Each run reports with spec on stdout and with tap into a file, whose summary gives the totals.
+const taps = mkdtempSync(join(tmpdir(), 'lxdapi-tests-'));
+const runs = [[lxd ? 'unit and lxd' : 'unit', suites, { ...env, LXD_TEST_SERVER: 'lxd' }]];
+if (incus) runs.push(['incus', files('test/e2e'), incusEnv()]);
+const totals = { pass: 0, fail: 0, skipped: 0, todo: 0 };
+let status = 0;
+for (const [index, [name, list, runEnv]] of runs.entries()) {
+  if (runs.length > 1) console.log(`\n== ${name}: ${list.length} test files`);
+  const tap = join(taps, `${index}.tap`);
+  const reporters = ['--test-reporter', 'spec', '--test-reporter-destination', 'stdout', '--test-reporter', 'tap', '--test-reporter-destination', tap];
+  const run = spawnSync(process.execPath, ['--import', 'tsx', ...flags, ...reporters, ...process.argv.slice(2), ...list], { cwd: root, stdio: 'inherit', env: runEnv });
+  if (run.status !== 0) status = run.status ?? 1;
+  const summary = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
+  const count = (key) => Number(new RegExp(`^# ${key} (\\d+)$`, 'm').exec(summary)?.[1] ?? 0);
+  totals.pass += count('pass');
+  totals.fail += count('fail') + count('cancelled');
+  totals.skipped += count('skipped');
+  totals.todo += count('todo');
+}
+rmSync(taps, { recursive: true, force: true });
+if (runs.length > 1) {
+  console.log(`\n${runs.map(([name]) => name).join(' + ')}: ${totals.todo} todo`);
+  console.log(`total: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
+}
+process.exit(status);
+
+/** The environment of the Incus run: INCUS_TEST_* as LXD_TEST_*, no trust password, LXD_TEST_SERVER=incus. */
+function incusEnv() {
+  const mapped = { ...env, LXD_TEST_SERVER: 'incus' };
+  for (const name of Object.keys(mapped)) if (name.startsWith('LXD_TEST_') && name !== 'LXD_TEST_SERVER') delete mapped[name];
+  for (const [name, value] of Object.entries(env)) if (name.startsWith('INCUS_TEST_')) mapped[`LXD_TEST_${name.slice('INCUS_TEST_'.length)}`] = value;
+  return mapped;
+}
 
 function loadExports(file) {
   if (!existsSync(file)) return;

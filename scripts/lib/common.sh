@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # scripts/lib/common.sh: what lxd-sandbox.sh and lxd-existing.sh share: messages, client
-# certificates, the busybox test images and the LXD_TEST_* env file. Sourced, not run;
-# the caller sets LOG_TAG (the prefix of its messages) first.
+# certificates, the busybox test images and the LXD_TEST_* (or INCUS_TEST_*) env file.
+# Sourced, not run; the caller sets LOG_TAG (the prefix of its messages) first.
 
 IMAGE_ALIAS=busybox
 
@@ -106,21 +106,25 @@ write_env() {
 	mv -f "$file.tmp" "$file"
 }
 
-# write_test_env STATE LXD_DIR URL: the LXD_TEST_* exports (see lxd-sandbox.sh's header) in
-# STATE/env, for a daemon in LXD_DIR whose certificates, tarballs and trust password are in STATE.
+# write_test_env STATE DIR URL [PREFIX [SOCKET]]: the <PREFIX>_* exports (default LXD_TEST;
+# see lxd-sandbox.sh's header) in STATE/env, for a daemon in DIR (its socket DIR/unix.socket
+# unless SOCKET says otherwise) whose certificates, tarballs and trust password (when STATE
+# has one: Incus has none) are in STATE.
 write_test_env() {
-	local state="$1" dir="$2" url="$3"
-	write_env "$state/env" \
-		"LXD_TEST_DIR=$dir" \
-		"LXD_TEST_SOCKET=$dir/unix.socket" \
-		"LXD_TEST_URL=$url" \
-		"LXD_TEST_SERVER_CERT=$dir/server.crt" \
-		"LXD_TEST_CLIENT_CERT=$state/certs/client.crt" \
-		"LXD_TEST_CLIENT_KEY=$state/certs/client.key" \
-		"LXD_TEST_UNTRUSTED_CERT=$state/certs/untrusted.crt" \
-		"LXD_TEST_UNTRUSTED_KEY=$state/certs/untrusted.key" \
-		"LXD_TEST_IMAGE=$IMAGE_ALIAS" \
-		"LXD_TEST_IMAGE_TARBALL=$state/busybox.tar.gz" \
-		"LXD_TEST_NOINIT_TARBALL=$state/noinit.tar.gz" \
-		"LXD_TEST_TRUST_PASSWORD=$(cat "$state/trust_password")"
+	local state="$1" dir="$2" url="$3" p="${4:-LXD_TEST}" socket="${5:-$2/unix.socket}"
+	local vars=(
+		"${p}_DIR=$dir"
+		"${p}_SOCKET=$socket"
+		"${p}_URL=$url"
+		"${p}_SERVER_CERT=$dir/server.crt"
+		"${p}_CLIENT_CERT=$state/certs/client.crt"
+		"${p}_CLIENT_KEY=$state/certs/client.key"
+		"${p}_UNTRUSTED_CERT=$state/certs/untrusted.crt"
+		"${p}_UNTRUSTED_KEY=$state/certs/untrusted.key"
+		"${p}_IMAGE=$IMAGE_ALIAS"
+		"${p}_IMAGE_TARBALL=$state/busybox.tar.gz"
+		"${p}_NOINIT_TARBALL=$state/noinit.tar.gz"
+	)
+	[[ -s "$state/trust_password" ]] && vars+=("${p}_TRUST_PASSWORD=$(cat "$state/trust_password")")
+	write_env "$state/env" "${vars[@]}"
 }

@@ -1,5 +1,6 @@
 // End to end: DEBUG=lxd dumps every transaction to stderr with the secrets
-// (a trust password, an exec's websocket secrets) replaced by <redacted>.
+// (a trust password on LXD, a trust token on Incus, an exec's websocket
+// secrets) replaced by <redacted>.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,11 +9,11 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { selfSigned } from '../helpers/certs.ts';
-import { lxd, skip, uniqueName, unixApi } from './helpers.ts';
+import { lxd, perServer, serverName, skip, uniqueName, unixApi } from './helpers.ts';
 
 const run = promisify(execFile);
 
-describe('DEBUG=lxd against LXD', skip, () => {
+describe(`DEBUG=lxd against ${serverName}`, skip, () => {
   test('dumps requests, bodies and statuses, and no secret', { timeout: 90_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lxdapi-e2e-debug-'));
     const certName = uniqueName('e2e-dbg-cert');
@@ -43,6 +44,7 @@ describe('DEBUG=lxd against LXD', skip, () => {
         addedStatus: number;
         fds: Record<string, string>;
         operation: string;
+        token?: string;
       };
       const dump = child.stderr;
 
@@ -56,12 +58,11 @@ describe('DEBUG=lxd against LXD', skip, () => {
       const unix = unixApi();
       const endpoint = unix.endpoint;
       await unix.close();
-      assert.ok(
-        dump.includes(
-          `lxd POST ${lxd.url}/1.0/certificates\n{\n    "type": "client",\n    "name": "${certName}",\n    "password": "<redacted>"\n}\n`,
-        ),
-        dump,
-      );
+      const added = perServer({
+        lxd: `{\n    "type": "client",\n    "name": "${certName}",\n    "password": "<redacted>"\n}`,
+        incus: `{\n    "type": "client",\n    "trust_token": "<redacted>"\n}`,
+      });
+      assert.ok(dump.includes(`lxd POST ${lxd.url}/1.0/certificates\n${added}\n`), dump);
       assert.ok(
         dump.includes(
           `lxd POST ${endpoint}/1.0/instances/${instance}/exec\n{\n    "command": [\n        "sleep",\n        "60"\n    ],\n    "wait-for-websocket": true,`,
@@ -76,7 +77,12 @@ describe('DEBUG=lxd against LXD', skip, () => {
       );
       assert.ok(dump.includes(`lxd DELETE ${endpoint}/1.0/instances/${instance}\n`));
       // ...and the secrets are not.
-      assert.ok(!dump.includes(lxd.trustPassword), 'the trust password leaked into the dump');
+      if (lxd.trustPassword) assert.ok(!dump.includes(lxd.trustPassword), 'the trust password leaked into the dump');
+      if (result.token) {
+        assert.ok(!dump.includes(result.token), 'the trust token leaked into the dump');
+        const secret = (JSON.parse(Buffer.from(result.token, 'base64').toString('utf8')) as { secret: string }).secret;
+        assert.ok(!dump.includes(secret), "the trust token's secret leaked into the dump");
+      }
       for (const [name, secret] of Object.entries(result.fds))
         assert.ok(!dump.includes(secret), `the websocket secret of fd ${name} leaked into the dump`);
     } finally {

@@ -9,9 +9,9 @@ import {
   OperationTimeoutError,
 } from '../../src/index.ts';
 import { collect } from '../helpers/lxd.ts';
-import { lxd, removeInstance, skip, tlsApi, tlsFiles, uniqueName, unixApi } from './helpers.ts';
+import { lxd, removeInstance, serverName, skip, tlsApi, tlsFiles, uniqueName, unixApi } from './helpers.ts';
 
-describe('events and operations against LXD', skip, () => {
+describe(`events and operations against ${serverName}`, skip, () => {
   let api: API;
   const name = uniqueName('ev');
   before(async () => {
@@ -27,6 +27,7 @@ describe('events and operations against LXD', skip, () => {
   });
 
   // Every stream and session is closed in t.after, so that a failed assertion cannot leave a socket open.
+
   test('subscribe first, then start an instance: its operation and lifecycle events arrive', {
     timeout: 60_000,
   }, async (t) => {
@@ -82,7 +83,7 @@ describe('events and operations against LXD', skip, () => {
     await events.close();
   });
 
-  test('waitUntilDone spans several polls with one overall deadline, reports progress, and says when LXD forgot the operation', {
+  test('waitUntilDone spans several polls with one overall deadline, reports progress, and says when the server forgot the operation', {
     timeout: 60_000,
   }, async () => {
     const slow = await api.post(`instances/${name}/exec`, {

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { API } from '../../src/index.ts';
 import { readAll } from '../helpers/lxd.ts';
-import { lxd, removeInstance, skip, tlsApi, uniqueName, unixApi } from './helpers.ts';
+import { lxd, removeInstance, serverName, skip, tlsApi, uniqueName, unixApi } from './helpers.ts';
 
-describe('exec over websockets against LXD', skip, () => {
+describe(`exec over websockets against ${serverName}`, skip, () => {
   let api: API;
   let tls: API;
   const name = uniqueName('exi');

@@ -3,6 +3,11 @@
 // LXD_TEST_* exports) and prove things through the library only. The `lxc`
 // command line is never used to decide an assertion.
 //
+// The same suites run against a real Incus: scripts/run-tests.mjs maps the
+// sandbox's INCUS_TEST_* onto LXD_TEST_* and sets LXD_TEST_SERVER=incus.
+// Where the two servers answer differently, a test says what each one does
+// (`perServer`).
+//
 // Every API built here checks each JSON response against the generated types
 // (./schema-check.ts): importing this module makes each e2e file fail at its
 // end when the real LXD contradicted them.
@@ -18,6 +23,18 @@ import { checked, checkedFactory } from './schema-check.ts';
 
 export { removeInstance, uniqueName };
 
+/** The server of this run: LXD_TEST_SERVER, `lxd` unless it says `incus`. */
+export const server: 'lxd' | 'incus' = process.env.LXD_TEST_SERVER === 'incus' ? 'incus' : 'lxd';
+/** `LXD` or `Incus`, for test titles: the output names the server each run is against. */
+export const serverName = server === 'incus' ? 'Incus' : 'LXD';
+/** The variable that names the daemon's folder for `API.factory()` and the server's own client. */
+export const dirVariable = server === 'incus' ? 'INCUS_DIR' : 'LXD_DIR';
+
+/** What this run's server does: `perServer({ lxd: ..., incus: ... })`. */
+export function perServer<T>(values: { lxd: T; incus: T }): T {
+  return values[server];
+}
+
 /** The LXD_TEST_* exports of `scripts/lxd-sandbox.sh up` (or `scripts/lxd-existing.sh`). */
 export interface LxdTestEnv {
   dir: string;
@@ -31,14 +48,15 @@ export interface LxdTestEnv {
   image: string;
   imageTarball: string;
   noinitTarball: string;
-  trustPassword: string;
+  /** LXD's core.trust_password; Incus has none (tokens only). */
+  trustPassword: string | undefined;
 }
 
 function readEnv(): LxdTestEnv | string {
   const env = process.env;
   if (!env.LXD_TEST_SOCKET)
-    return 'no LXD: LXD_TEST_SOCKET is not set (run `scripts/lxd-sandbox.sh up`, then `npm test`)';
-  if (!existsSync(env.LXD_TEST_SOCKET)) return `no LXD: ${env.LXD_TEST_SOCKET} does not exist`;
+    return `no ${serverName}: LXD_TEST_SOCKET is not set (run \`scripts/lxd-sandbox.sh up\`, then \`npm test\`)`;
+  if (!existsSync(env.LXD_TEST_SOCKET)) return `no ${serverName}: ${env.LXD_TEST_SOCKET} does not exist`;
   const names = [
     'LXD_TEST_DIR',
     'LXD_TEST_URL',
@@ -50,13 +68,13 @@ function readEnv(): LxdTestEnv | string {
     'LXD_TEST_IMAGE',
     'LXD_TEST_IMAGE_TARBALL',
     'LXD_TEST_NOINIT_TARBALL',
-    'LXD_TEST_TRUST_PASSWORD',
+    ...(server === 'lxd' ? ['LXD_TEST_TRUST_PASSWORD'] : []),
   ];
   const missing = names.filter((name) => !env[name]);
   // LXD_E2E=required (CI) makes a half-configured environment a failure, not a skip.
   if (missing.length > 0 && env.LXD_E2E === 'required')
     throw new Error(`LXD_E2E=required but ${missing.join(', ')} not set`);
-  if (missing.length > 0) return `no LXD: ${missing.join(', ')} not set`;
+  if (missing.length > 0) return `no ${serverName}: ${missing.join(', ')} not set`;
   const get = (name: string) => env[name] as string;
   return {
     dir: get('LXD_TEST_DIR'),
@@ -70,7 +88,7 @@ function readEnv(): LxdTestEnv | string {
     image: get('LXD_TEST_IMAGE'),
     imageTarball: get('LXD_TEST_IMAGE_TARBALL'),
     noinitTarball: get('LXD_TEST_NOINIT_TARBALL'),
-    trustPassword: get('LXD_TEST_TRUST_PASSWORD'),
+    trustPassword: env.LXD_TEST_TRUST_PASSWORD,
   };
 }
 
@@ -182,9 +200,11 @@ export async function instanceLifecycle(given: API, name: string): Promise<void>
       .wait();
     const execMetadata = (exec.metadata as Operation & { metadata: ExecMetadata }).metadata;
     assert.equal(execMetadata.return, 3);
+    // LXD 5.0 keeps exec logs in the instance's log folder, Incus 6.0 in its exec-output/ subfolder.
+    const logs = perServer({ lxd: 'logs', incus: 'logs/exec-output' });
     assert.match(
       execMetadata.output['1'] ?? '',
-      new RegExp(`^/1\\.0/instances/${name}/logs/exec_[0-9a-f-]{36}\\.stdout$`),
+      new RegExp(`^/1\\.0/instances/${name}/${logs}/exec_[0-9a-f-]{36}\\.stdout$`),
     );
     const stdout = await api.get(execMetadata.output['1'] as string);
     assert.equal(stdout.data, undefined, 'a log is a raw body, not an envelope');
@@ -193,7 +213,12 @@ export async function instanceLifecycle(given: API, name: string): Promise<void>
     const stderr = await api.get(execMetadata.output['2'] as string);
     assert.equal(Buffer.from(stderr.body ?? []).toString('utf8'), 'err\n');
 
-    // file push and pull: raw bodies both ways, every byte value.
+    // file push and pull: raw bodies both ways, every byte value. Both servers take LXD's
+    // X-LXD-* request headers (Incus documents X-Incus-* only, but honours X-LXD-* too); the
+    // pulled file's come back as X-LXD-* from LXD and as X-Incus-* from Incus, raw, as the
+    // server sent them: the library has no header of its own for them yet (issue 15).
+    const prefix = perServer({ lxd: 'x-lxd', incus: 'x-incus' });
+    const other = perServer({ lxd: 'x-incus', incus: 'x-lxd' });
     const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(64 * 1024)]);
     const pushed = await api.post(`instances/${name}/files`, {
       query: { path: '/root/blob.bin' },
@@ -203,14 +228,15 @@ export async function instanceLifecycle(given: API, name: string): Promise<void>
     assert.equal(pushed.status, 200);
     const pulled = await api.get(`instances/${name}/files`, { query: { path: '/root/blob.bin' } });
     assert.ok(Buffer.from(pulled.body ?? []).equals(bytes), 'pulled bytes equal pushed bytes');
-    assert.equal(pulled.response.headers['x-lxd-type'], 'file');
-    assert.equal(pulled.response.headers['x-lxd-uid'], '1000');
-    assert.equal(pulled.response.headers['x-lxd-gid'], '1001');
-    assert.equal(pulled.response.headers['x-lxd-mode'], '0640');
+    assert.equal(pulled.response.headers[`${prefix}-type`], 'file');
+    assert.equal(pulled.response.headers[`${prefix}-uid`], '1000');
+    assert.equal(pulled.response.headers[`${prefix}-gid`], '1001');
+    assert.equal(pulled.response.headers[`${prefix}-mode`], '0640');
+    assert.equal(pulled.response.headers[`${other}-mode`], undefined);
     // a directory answers with a JSON listing instead.
     const listing = await api.get<string[]>(`instances/${name}/files`, { query: { path: '/root' } });
     assert.deepEqual(listing.metadata, ['blob.bin']);
-    assert.equal(listing.response.headers['x-lxd-type'], 'directory');
+    assert.equal(listing.response.headers[`${prefix}-type`], 'directory');
 
     const snapshot = await api.post(`instances/${name}/snapshots`, { json: { name: 'snap0' } }).wait();
     assert.equal(snapshot.metadata.status_code, 200);

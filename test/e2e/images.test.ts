@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type API, APIException, APINotFoundException, type Image } from '../../src/index.ts';
-import { lxd, removeImage, skip, taggedTarball, uniqueName, unixApi } from './helpers.ts';
+import { lxd, removeImage, serverName, skip, taggedTarball, uniqueName, unixApi } from './helpers.ts';
 
-describe('images over the unix socket', skip, () => {
+describe(`images over the unix socket of ${serverName}`, skip, () => {
   let api: API;
   before(() => {
     api = unixApi();
@@ -37,7 +37,7 @@ describe('images over the unix socket', skip, () => {
       assert.equal(image.metadata.type, 'container');
       assert.equal(image.metadata.properties.description, `lxdapi e2e ${tag}`);
 
-      // The same bytes again: LXD refuses, inside the operation.
+      // The same bytes again: the server refuses, inside the operation.
       const again = await api.post('images', { body: readFileSync(tarball.path) });
       const duplicate = await again.wait().then(
         () => assert.fail('a second upload of the same tarball succeeded'),

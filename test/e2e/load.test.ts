@@ -3,9 +3,9 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { lxd, skip } from './helpers.ts';
+import { lxd, serverName, skip } from './helpers.ts';
 
-describe('load against the real LXD', skip, () => {
+describe(`load against the real ${serverName}`, skip, () => {
   test('1,000 concurrent requests succeed, long polls starve nothing, memory returns to its baseline', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,

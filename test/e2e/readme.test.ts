@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { InstanceState } from '../../src/index.ts';
-import { lxd, removeInstance, skip, uniqueName, unixApi } from './helpers.ts';
+import { dirVariable, lxd, removeInstance, serverName, skip, uniqueName, unixApi } from './helpers.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -19,8 +19,8 @@ function snippet(heading: string): string {
   return match[1];
 }
 
-describe("the README's quick start, run as written against the real LXD", skip, () => {
-  test('finds the socket through LXD_DIR, reads /1.0, creates and starts an instance, and exits cleanly', async () => {
+describe(`the README's quick start, run as written against the real ${serverName}`, skip, () => {
+  test(`finds the socket through ${dirVariable}, reads /1.0, creates and starts an instance, and exits cleanly`, async () => {
     const name = uniqueName('e2e-readme');
     const dir = mkdtempSync(join(root, 'test', '.readme-'));
     const api = unixApi();
@@ -32,8 +32,9 @@ describe("the README's quick start, run as written against the real LXD", skip, 
         .replace("from 'lxdapi'", `from '${pathToFileURL(join(root, 'src', 'index.ts')).href}'`);
       assert.ok(code.includes(name) && !code.includes('c1/state'));
       writeFileSync(join(dir, 'quick-start.mts'), code);
-      const env: NodeJS.ProcessEnv = { ...process.env, LXD_DIR: lxd.dir };
-      delete env.LXD_SOCKET;
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      for (const name of ['LXD_DIR', 'LXD_SOCKET', 'INCUS_DIR', 'INCUS_SOCKET']) delete env[name];
+      env[dirVariable] = lxd.dir;
       delete env.DEBUG;
       const { stdout, stderr } = await promisify(execFile)(
         process.execPath,

@@ -1,9 +1,10 @@
 // The sandbox script itself, from a clone under a private folder (mode 0700, as /root
 // is): `up` keeps the daemon's state where containers can reach it, a container starts,
 // `down` removes all of it; and where the daemon's state could not be reached, `up`
-// refuses at once and says why. A daemon of its own, apart from the one the other e2e
-// suites use. Needs root and Debian's lxd package (the sandbox's; the snap on GitHub's
-// runners is not it).
+// refuses at once and says why. Daemons of its own (LXD, and Incus beside it as `up`
+// brings it), apart from the ones the other e2e suites use. Needs root and Debian's lxd
+// package (the sandbox's; the snap on GitHub's runners is not it). It runs once, in the LXD
+// pass of the e2e suites: the Incus pass would only run it again.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import {
@@ -26,6 +27,7 @@ import { removeInstance, uniqueName } from '../helpers/lxd.ts';
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 function why(): string | undefined {
+  if (process.env.LXD_TEST_SERVER === 'incus') return 'run once, in the LXD pass (it brings up both servers)';
   if (process.getuid?.() !== 0) return 'the sandbox needs root';
   try {
     if (execFileSync('dpkg-query', ['-W', `-f=\${Status}`, 'lxd'], { encoding: 'utf8' }) === 'install ok installed')
@@ -45,7 +47,8 @@ interface Run {
 /** Runs the private clone's lxd-sandbox.sh with an environment that names no other daemon. */
 function sandbox(clone: string, args: string[], extra: Record<string, string> = {}): Promise<Run> {
   const env: Record<string, string | undefined> = { ...process.env, ...extra };
-  for (const name of ['LXD_DIR', 'LXD_CONF', 'LXD_SOCKET', 'LXD_SANDBOX_DIR', 'LXD_CLUSTER_SIZE']) delete env[name];
+  const others = ['LXD_DIR', 'LXD_CONF', 'LXD_SOCKET', 'LXD_SANDBOX_DIR', 'LXD_CLUSTER_SIZE', 'LXD_SANDBOX_INCUS'];
+  for (const name of [...others, 'INCUS_DIR', 'INCUS_CONF', 'INCUS_SOCKET']) delete env[name];
   if (!extra.LXD_SANDBOX_DATA_ROOT) delete env.LXD_SANDBOX_DATA_ROOT;
   const started = performance.now();
   return new Promise((done) => {
@@ -78,8 +81,8 @@ describe('scripts/lxd-sandbox.sh from a clone under a private folder', reason ? 
     assert.equal(down.status, 0, down.stderr);
   });
 
-  test('up keeps the daemon state where containers reach it, a container starts, down removes it all', {
-    timeout: 240_000,
+  test("up keeps the daemons' state where containers reach it, a container starts on each, down removes it all", {
+    timeout: 300_000,
   }, async () => {
     const up = await sandbox(clone, ['up']);
     assert.equal(up.status, 0, up.stderr);
@@ -93,19 +96,21 @@ describe('scripts/lxd-sandbox.sh from a clone under a private folder', reason ? 
     assert.equal(statSync(data).mode & 0o777, 0o711);
     const exports = Object.fromEntries([...up.stdout.matchAll(/^export ([A-Z_]+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
     assert.equal(exports.LXD_TEST_SOCKET, `${data}/var/unix.socket`);
+    assert.equal(exports.INCUS_TEST_SOCKET, `${data}/incus/unix.socket`);
 
-    const api = API.factory(exports.LXD_TEST_SOCKET as string);
-    const name = uniqueName('sbx');
-    try {
-      await api
-        .post('instances', { json: { name, source: { type: 'image', alias: exports.LXD_TEST_IMAGE as string } } })
-        .wait();
-      await api.put(`instances/${name}/state`, { json: { action: 'start', timeout: 30 } }).wait();
-      const running = await api.get(`instances/${name}/state`);
-      assert.equal(running.metadata.status, 'Running');
-      await removeInstance(api, name);
-    } finally {
-      await api.close();
+    for (const prefix of ['LXD_TEST', 'INCUS_TEST']) {
+      const api = API.factory(exports[`${prefix}_SOCKET`] as string);
+      const name = uniqueName('sbx');
+      try {
+        const source = { type: 'image', alias: exports[`${prefix}_IMAGE`] as string };
+        await api.post('instances', { json: { name, source } }).wait();
+        await api.put(`instances/${name}/state`, { json: { action: 'start', timeout: 30 } }).wait();
+        const running = await api.get(`instances/${name}/state`);
+        assert.equal(running.metadata.status, 'Running', `${prefix}: the container runs`);
+        await removeInstance(api, name);
+      } finally {
+        await api.close();
+      }
     }
 
     const down = await sandbox(clone, ['down']);

@@ -27,17 +27,40 @@ export interface SchemaProblem {
 
 /**
  * Problems that are not mistakes of the generated types, each with why.
- * An entry matches on the problem text and, when given, the verb and the
- * documented route. Keep it short: a field the server sends and the types
- * lack belongs in scripts/gen-types.ts' corrections, not here.
+ * An entry matches on the problem text and, when given, the verb, the
+ * documented route and the server of the run (LXD_TEST_SERVER). Keep it
+ * short: a field the server sends and the types lack belongs in
+ * scripts/gen-types.ts' corrections, not here.
  */
-export const ALLOWED: ReadonlyArray<{ method?: string; route?: string; problem: RegExp; reason: string }> = [
+export const ALLOWED: ReadonlyArray<{
+  server?: 'lxd' | 'incus';
+  method?: string;
+  route?: string;
+  problem: RegExp;
+  reason: string;
+}> = [
   {
     problem: /^envelope: error response /,
     reason:
       "an error envelope carries no response type: the route's documented metadata is the success answer's (the error fields are checked by the suites' own assertions)",
   },
+  // The types are LXD 5.0's; Incus 6.0.4 sends fields that LXD 5.0 does not have, each one in Incus's
+  // own description (rest-api-6.0.4.yaml). They go once the types for Incus are generated (issue 15).
+  {
+    server: 'incus',
+    route: '/1.0/instances/{name}/state',
+    problem: /^metadata: unexpected field "(started_at|os_info)"$|^metadata\/cpu: unexpected field "allocated_time"$/,
+    reason: 'Incus 6.0 fields (InstanceState.started_at, .os_info, InstanceStateCPU.allocated_time) that LXD 5.0 lacks',
+  },
+  {
+    server: 'incus',
+    route: '/1.0/images/{fingerprint}',
+    problem: /^metadata: unexpected field "project"$/,
+    reason: 'Incus 6.0 field (Image.project) that LXD 5.0 lacks',
+  },
 ];
+
+const server = process.env.LXD_TEST_SERVER === 'incus' ? 'incus' : 'lxd';
 
 const problems: SchemaProblem[] = [];
 const allowed = new Map<string, { count: number; reason: string }>();
@@ -49,6 +72,7 @@ function record(method: string, path: string, found: string[]): void {
     const entry = ALLOWED.find(
       (a) =>
         a.problem.test(problem) &&
+        (a.server === undefined || a.server === server) &&
         (a.method === undefined || a.method === method) &&
         (a.route === undefined || a.route === route),
     );
@@ -200,7 +224,7 @@ export function assertNoSchemaProblems(): void {
   const lines = [...new Set(schemaProblems())];
   if (lines.length > 0) {
     throw new Error(
-      `${lines.length} response(s) of the real LXD contradict the generated types (test/generated/lxd-schema.json):\n  ${lines.join('\n  ')}`,
+      `${lines.length} response(s) of the real ${server === 'incus' ? 'Incus' : 'LXD'} contradict the generated types (test/generated/lxd-schema.json):\n  ${lines.join('\n  ')}`,
     );
   }
 }

@@ -4,9 +4,20 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { API, APIException, APINotFoundException, type Instance, type Server } from '../../src/index.ts';
 import { withEnv } from '../helpers/env.ts';
-import { escapeRegExp, lxd, removeInstance, skip, uniqueName, unixApi } from './helpers.ts';
+import {
+  dirVariable,
+  escapeRegExp,
+  lxd,
+  perServer,
+  removeInstance,
+  server as serverKind,
+  serverName,
+  skip,
+  uniqueName,
+  unixApi,
+} from './helpers.ts';
 
-describe('server, errors and listings over the unix socket', skip, () => {
+describe(`server, errors and listings over the unix socket of ${serverName}`, skip, () => {
   let api: API;
   let extensions: string[] = [];
   before(async () => {
@@ -15,14 +26,18 @@ describe('server, errors and listings over the unix socket', skip, () => {
   });
   after(() => api?.close());
 
-  test('API.factory() finds the socket through LXD_DIR alone, and GET /1.0 answers', async () => {
-    const found = await withEnv({ LXD_DIR: lxd.dir, LXD_SOCKET: undefined }, () => API.factory());
+  // The variable each server's own client reads: LXD_DIR for LXD, INCUS_DIR for Incus.
+  test(`API.factory() finds the socket through ${dirVariable} alone, and GET /1.0 answers`, async () => {
+    const none = { LXD_DIR: undefined, LXD_SOCKET: undefined, INCUS_DIR: undefined, INCUS_SOCKET: undefined };
+    const found = await withEnv({ ...none, [dirVariable]: lxd.dir }, () => API.factory());
     try {
       assert.equal(found.socketPath, `${lxd.dir}/unix.socket`);
       const server = await found.get<Server>('/1.0');
       assert.equal(server.status, 200);
       assert.equal(server.data?.type, 'sync');
       assert.equal(server.metadata.api_version, '1.0');
+      assert.equal(server.metadata.environment.server, serverKind);
+      assert.match(server.metadata.environment.server_version, perServer({ lxd: /^5\.0\./, incus: /^6\.0\./ }));
       assert.equal(server.metadata.auth, 'trusted');
       assert.ok(server.metadata.api_extensions.includes('instances'));
       assert.ok(server.metadata.api_extensions.length > 100, 'api_extensions is the full list');
@@ -38,7 +53,7 @@ describe('server, errors and listings over the unix socket', skip, () => {
     assert.equal(server.metadata.api_version, '1.0');
   });
 
-  test('a missing object is APINotFoundException with the message of LXD', async () => {
+  test(`a missing object is APINotFoundException with the message of ${serverName}`, async () => {
     const name = uniqueName('e2e-srv-missing');
     const error = await api.get(`instances/${name}`).then(
       () => assert.fail('found'),
@@ -47,7 +62,12 @@ describe('server, errors and listings over the unix socket', skip, () => {
     assert.ok(error instanceof APINotFoundException);
     assert.equal(error.status, 404);
     assert.equal(error.code, 'ERR_LXD_NOT_FOUND');
-    assert.equal(error.message, `GET ${api.endpoint}/1.0/instances/${name} Instance not found`);
+    // Incus 6.0 says which instance and project it looked for; LXD 5.0 does not.
+    const text = perServer({
+      lxd: 'Instance not found',
+      incus: `Failed to fetch instance "${name}" in project "default": Instance not found`,
+    });
+    assert.equal(error.message, `GET ${api.endpoint}/1.0/instances/${name} ${text}`);
   });
 
   test('a PUT with a stale ETag is refused with 412, a fresh one is accepted', async () => {
@@ -56,8 +76,8 @@ describe('server, errors and listings over the unix socket', skip, () => {
       await api.post('instances', { json: { name, source: { type: 'image', alias: lxd.image } } }).wait();
       const current = await api.get<Instance>(`instances/${name}`);
       assert.match(current.etag ?? '', /^"?[0-9a-f]{64}"?$/);
-      // LXD 5.0 hashes architecture, config, devices, ephemeral and profiles into an
-      // instance's ETag, not its description: change the config to make it stale.
+      // LXD 5.0 (and Incus 6.0) hash architecture, config, devices, ephemeral and profiles into
+      // an instance's ETag, not its description: change the config to make it stale.
       const { config, devices, profiles, ephemeral } = current.metadata;
       const changed = { config: { ...config, 'user.e2e': 'changed' }, devices, profiles, ephemeral };
 
@@ -86,7 +106,7 @@ describe('server, errors and listings over the unix socket', skip, () => {
   });
 
   test('recursion=1 and filter= on instances', { timeout: 60_000 }, async () => {
-    assert.ok(extensions.includes('api_filtering'), 'LXD 5.0 has api_filtering');
+    assert.ok(extensions.includes('api_filtering'), 'LXD 5.0 and Incus 6.0 have api_filtering');
     const prefix = uniqueName('e2e-srv-list');
     const names = [`${prefix}-a`, `${prefix}-b`];
     try {
@@ -133,7 +153,7 @@ describe('server, errors and listings over the unix socket', skip, () => {
       });
       assert.match(created.request.url, new RegExp(`/1\\.0/instances\\?project=${project}$`));
       await created.wait();
-      // LXD names objects of another project with their ?project= in the url.
+      // LXD and Incus name objects of another project with their ?project= in the url.
       assert.deepEqual((await inProject.get<string[]>('instances')).metadata, [
         `/1.0/instances/${name}?project=${project}`,
       ]);
