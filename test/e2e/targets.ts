@@ -1,10 +1,6 @@
-// The servers the remote and trust e2e suites run against: the real LXD (LXD_TEST_*) and, when one is up, the
-// real Incus, named by
-//   INCUS_TEST_SOCKET  its unix socket (the trusted side: arranging, checking, cleaning up)
-//   INCUS_TEST_URL     https://127.0.0.1:<port>, its core.https_address
-//   INCUS_TEST_DIR     its INCUS_DIR, for `incus config trust add` (tokens) and `incus config set`
-//   INCUS_TEST_SERVER_CERT  its certificate (default: $INCUS_TEST_DIR/server.crt)
-// The command lines only mint tokens and set the token expiry; the suites assert through the library only.
+// The server the remote and trust e2e suites run against: this pass's (LXD_TEST_*; npm test's Incus pass maps
+// INCUS_TEST_* onto them and sets LXD_TEST_SERVER=incus), with its command line (`lxc` or `incus`) to mint tokens
+// and set the token expiry; the suites assert through the library only.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +10,7 @@ import { after, before } from 'node:test';
 import { API, APINotFoundException } from '../../src/index.ts';
 import { type Pair, selfSigned } from '../helpers/certs.ts';
 import { tokenFingerprint } from '../helpers/token.ts';
-import { lxd, skip, uniqueName } from './helpers.ts';
+import { lxd, server, serverName, skip, uniqueName } from './helpers.ts';
 import { checked } from './schema-check.ts';
 
 export interface Target {
@@ -49,28 +45,7 @@ function target(kind: Target['kind'], socket: string, url: string, dir: string, 
 }
 
 export const targets: Array<{ name: string; skip: { skip?: string }; get: () => Target }> = [
-  {
-    name: 'LXD',
-    skip,
-    get: () => target('lxd', lxd.socket, lxd.url, lxd.dir, lxd.serverCert),
-  },
-  {
-    name: 'Incus',
-    skip: ['INCUS_TEST_SOCKET', 'INCUS_TEST_URL', 'INCUS_TEST_DIR'].every((name) => process.env[name])
-      ? {}
-      : { skip: 'no Incus: INCUS_TEST_SOCKET, INCUS_TEST_URL and INCUS_TEST_DIR are not all set' },
-    get: () => {
-      const { INCUS_TEST_SOCKET, INCUS_TEST_URL, INCUS_TEST_DIR, INCUS_TEST_SERVER_CERT } = process.env;
-      const dir = INCUS_TEST_DIR as string;
-      return target(
-        'incus',
-        INCUS_TEST_SOCKET as string,
-        INCUS_TEST_URL as string,
-        dir,
-        INCUS_TEST_SERVER_CERT || join(dir, 'server.crt'),
-      );
-    },
-  },
+  { name: serverName, skip, get: () => target(server, lxd.socket, lxd.url, lxd.dir, lxd.serverCert) },
 ];
 
 /**
