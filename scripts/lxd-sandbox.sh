@@ -901,6 +901,10 @@ cmd_cluster() {
 # ---------------------------------------------------------------------------
 
 main() {
+	# Nothing here reads the caller's stdin, and the command lines must not either: `incus storage
+	# create` reads a config from a stdin that is not a terminal, and waits forever on an open pipe
+	# (a test's execFile, say) that nobody writes to.
+	exec </dev/null
 	local cmd="${1:-}"
 	shift || true
 	case "$cmd" in
