@@ -1,21 +1,25 @@
 /**
- * Generate TypeScript types, a typed route map and a JSON Schema from LXD's
- * own Swagger 2.0 description of its REST API.
+ * Generate TypeScript types, a typed route map and a JSON Schema from a
+ * server's own Swagger 2.0 description of its REST API: LXD 5.0's or Incus
+ * 6.0's.
  *
  * Usage:
  *
- *     npm run gen-types -- <path/to/rest-api-5.0.yaml> [out-root]
+ *     npm run gen-types -- <path/to/rest-api.yaml> [out-root]
  *
- * The description is LXD's `doc/rest-api.yaml` on the `stable-5.0` branch of
- * https://github.com/canonical/lxd; the generator refuses a file whose sha256
- * is not in `DESCRIPTIONS` below.
+ * The descriptions are LXD's `doc/rest-api.yaml` on the `stable-5.0` branch of
+ * https://github.com/canonical/lxd and Incus's `doc/rest-api.yaml` at tag
+ * `v6.0.4` of https://github.com/lxc/incus (both Apache-2.0); the generator
+ * refuses a file whose sha256 is not in `DESCRIPTIONS` below. (LXD's own
+ * descriptions from 5.21 on are AGPL-3.0-only: not for this MIT package.)
  *
- * Writes, relative to `out-root` (default: the repository root):
+ * Writes, relative to `out-root` (default: the repository root), with
+ * `<server>` `lxd` or `incus` and `<Server>` `Lxd` or `Incus`:
  *
- * - `src/generated/lxd-types.ts`: one exported type per `definitions` entry;
- * - `src/generated/lxd-routes.ts`: the route map (`LxdRoutes`) and the segment
- *   trie (`LxdRouteTrie`) used by `src/routes.ts`;
- * - `test/generated/lxd-schema.json`: JSON Schema (draft-07) of the same
+ * - `src/generated/<server>-types.ts`: one exported type per `definitions` entry;
+ * - `src/generated/<server>-routes.ts`: the route map (`<Server>Routes`) and the
+ *   segment trie (`<Server>RouteTrie`) used by `src/routes.ts`;
+ * - `test/generated/<server>-schema.json`: JSON Schema (draft-07) of the same
  *   definitions plus, per route, the schema of the response `metadata`.
  *
  * The output is deterministic: keys are sorted with a locale-independent
@@ -34,11 +38,13 @@
  *   server sends) and `XRequest` (optional fields, what a body may send).
  *   Request-side references always point to the `...Request` variant.
  *
- * Known mistakes of the spec versus the LXD 5.0 server are corrected by the
- * small, documented tables `METADATA_OVERRIDES`, `NULLABLE`, `OMITEMPTY` and
- * `NOT_IN_5_0_2` below. The end-to-end suites check every JSON response of a
- * real LXD 5.0.2 against the schema (test/e2e/schema-check.ts): that is where
- * most entries come from.
+ * Known mistakes of the spec versus the server are corrected by the small,
+ * documented tables `METADATA_OVERRIDES`, `NULLABLE`, `OMITEMPTY` (both
+ * servers: Incus is LXD's fork and shares those answers), `NOT_IN_5_0_2` (LXD
+ * only) and `INCUS_NULLABLE` (Incus only) below; every entry must match the
+ * description it is applied to. The end-to-end suites check every JSON
+ * response of a real LXD 5.0.2 and a real Incus 6.0.4 against their schema
+ * (test/e2e/schema-check.ts): that is where most entries come from.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -192,6 +198,11 @@ const NOT_IN_5_0_2: Record<string, string> = {
   'ServerEnvironment.server_lts': 'added to stable-5.0 after 5.0.2, with no API extension of its own',
 };
 
+/** Incus 6.0's own additions to `NULLABLE`. */
+const INCUS_NULLABLE: Record<string, string> = {
+  'InstanceState.os_info': 'nil pointer when the image has no os-release, as busybox has none (Incus 6.0.4, e2e)',
+};
+
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 type Method = (typeof METHODS)[number];
 
@@ -260,11 +271,30 @@ interface RouteOp {
  * whose digest is not here is refused: generating from another revision is a
  * change to review (add its entry, regenerate, run the e2e schema check).
  */
-const DESCRIPTIONS: Record<string, { repository: string; ref: string; path: string }> = {
+interface Description {
+  repository: string;
+  ref: string;
+  path: string;
+  /** Whose description it is: names the output files and types. */
+  server: 'lxd' | 'incus';
+  /** The server and version the types describe, for doc comments. */
+  title: string;
+}
+
+const DESCRIPTIONS: Record<string, Description> = {
   f59fa816bc19156be5005eeab30a18dabf64b653d923acf781041f24f4c70d32: {
     repository: 'canonical/lxd',
     ref: 'the stable-5.0 branch',
     path: 'doc/rest-api.yaml',
+    server: 'lxd',
+    title: 'LXD 5.0',
+  },
+  '8bc620c59016451a0c7f2d312ab9a2612aa294b31fbf77edcc64aeafdeb58ba3': {
+    repository: 'lxc/incus',
+    ref: 'tag v6.0.4',
+    path: 'doc/rest-api.yaml',
+    server: 'incus',
+    title: 'Incus 6.0',
   },
 };
 
@@ -291,6 +321,10 @@ function main(): void {
     process.exit(1);
   }
   const spec = parse(raw.toString('utf8')) as Swagger;
+  const prefix = source.server;
+  const Prefix = prefix === 'lxd' ? 'Lxd' : 'Incus';
+  const nullable: Record<string, string> = prefix === 'incus' ? { ...NULLABLE, ...INCUS_NULLABLE } : NULLABLE;
+  const notSent: Record<string, string> = prefix === 'lxd' ? NOT_IN_5_0_2 : {};
   if (spec.swagger !== '2.0') throw new Error(`expected a Swagger 2.0 document, got ${spec.swagger}`);
 
   const header = [
@@ -299,7 +333,7 @@ function main(): void {
     `// ${describeSource(source)}`,
     `// (sha256 ${sha256}).`,
     `// The source description is licensed ${spec.info.license?.name ?? 'Apache-2.0'}.`,
-    '// Regenerate with: node --import tsx scripts/gen-types.ts <path/to/rest-api-5.0.yaml>',
+    '// Regenerate with: npm run gen-types -- <path/to/rest-api.yaml>',
   ];
 
   const defs = spec.definitions;
@@ -383,7 +417,7 @@ function main(): void {
   }
   for (const k of Object.keys(METADATA_OVERRIDES))
     if (!overridesUsed.has(k)) throw new Error(`override ${k} matches nothing`);
-  for (const k of [...Object.keys(NULLABLE), ...Object.keys(OMITEMPTY), ...Object.keys(NOT_IN_5_0_2)]) {
+  for (const k of [...Object.keys(nullable), ...Object.keys(OMITEMPTY), ...Object.keys(notSent)]) {
     const [d, f] = k.split('.') as [string, string];
     if (!defs[d]?.properties?.[f]) throw new Error(`correction ${k} matches nothing`);
   }
@@ -483,9 +517,9 @@ function main(): void {
     const lines: string[] = [`${doc}export interface ${tsName} {`];
     for (const k of sortedKeys(d.properties)) {
       const p = d.properties[k] as SwaggerSchema;
-      const nullReason = NULLABLE[`${name}.${k}`];
+      const nullReason = nullable[`${name}.${k}`];
       const omitReason = OMITEMPTY[`${name}.${k}`];
-      const newer = NOT_IN_5_0_2[`${name}.${k}`];
+      const newer = notSent[`${name}.${k}`];
       const pExtra: string[] = [];
       if (side === 'response' && nullReason) pExtra.push('', `\`null\` when: ${nullReason}.`);
       if (side === 'response' && omitReason) pExtra.push('', `Left out when empty: ${omitReason}.`);
@@ -513,11 +547,11 @@ function main(): void {
 
   // ---- route map + trie
   const routeOut: string[] = [...header, ''];
-  routeOut.push("import type * as T from './lxd-types.ts';", '');
+  routeOut.push(`import type * as T from './${prefix}-types.ts';`, '');
   routeOut.push(
     docComment(
       [
-        'Every documented path and method of the LXD REST API.',
+        `Every documented path and method of the ${source.title} REST API.`,
         '',
         '- `query`: documented query parameters (plus `recursion` where the spec',
         '  documents recursion variants);',
@@ -527,7 +561,7 @@ function main(): void {
         '- `async`: whether the request is documented to return an operation.',
       ],
       '',
-    ) + 'export interface LxdRoutes {',
+    ) + `export interface ${Prefix}Routes {`,
   );
   const paths = [...routes.keys()].sort(cmp);
   for (const path of paths) {
@@ -591,12 +625,12 @@ function main(): void {
   routeOut.push(
     docComment(
       [
-        'The route keys of {@link LxdRoutes} as a trie of path segments: a literal',
+        `The route keys of {@link ${Prefix}Routes} as a trie of path segments: a literal`,
         'segment is a key, `*` stands for a `{param}` segment and `$` is the route',
         'key of the path that ends at that node. The root path `/` is the top `$`.',
       ],
       '',
-    ) + 'export interface LxdRouteTrie {',
+    ) + `export interface ${Prefix}RouteTrie {`,
     ...emitTrie(trie, '  '),
     '}',
     '',
@@ -654,10 +688,10 @@ function main(): void {
       properties?: Record<string, Record<string, unknown>>;
       required?: string[];
     };
-    if (strict && js.required) js.required = js.required.filter((k) => !OMITEMPTY[`${name}.${k}`] && !NOT_IN_5_0_2[`${name}.${k}`]);
+    if (strict && js.required) js.required = js.required.filter((k) => !OMITEMPTY[`${name}.${k}`] && !notSent[`${name}.${k}`]);
     if (strict && js.properties) {
       for (const k of Object.keys(js.properties)) {
-        if (!NULLABLE[`${name}.${k}`]) continue;
+        if (!nullable[`${name}.${k}`]) continue;
         js.properties[k] = { anyOf: [js.properties[k], { type: 'null' }] };
       }
     }
@@ -682,7 +716,7 @@ function main(): void {
   const schemaDoc_ = {
     $comment: header.map((l) => l.replace(/^\/\/ /, '')).join(' '),
     $schema: 'http://json-schema.org/draft-07/schema#',
-    $id: 'lxd-rest-api-5.0',
+    $id: prefix === 'lxd' ? 'lxd-rest-api-5.0' : 'incus-rest-api-6.0',
     definitions: schemaDefs,
     'x-routes': schemaRoutes,
   };
@@ -692,9 +726,9 @@ function main(): void {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, text);
   };
-  write('src/generated/lxd-types.ts', `${typeOut.join('\n').trimEnd()}\n`);
-  write('src/generated/lxd-routes.ts', `${routeOut.join('\n').trimEnd()}\n`);
-  write('test/generated/lxd-schema.json', `${JSON.stringify(schemaDoc_, null, 1)}\n`);
+  write(`src/generated/${prefix}-types.ts`, `${typeOut.join('\n').trimEnd()}\n`);
+  write(`src/generated/${prefix}-routes.ts`, `${routeOut.join('\n').trimEnd()}\n`);
+  write(`test/generated/${prefix}-schema.json`, `${JSON.stringify(schemaDoc_, null, 1)}\n`);
 }
 
 main();

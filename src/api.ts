@@ -17,7 +17,7 @@ import {
 import { type ResultPromise, resultPromise } from './promise.ts';
 import { connectRemote, type RemoteOptions } from './remote.ts';
 import { APIResult, type Connection } from './result.ts';
-import type { Method, NoQuery, QueryFor, RouteBody, RouteMetadata } from './routes.ts';
+import type { Method, NoQuery, QueryFor, RouteBody, RouteMetadata, ServerKind } from './routes.ts';
 import { serverInfo } from './server.ts';
 import { givenTransport, openTransport, type Transport } from './transport.ts';
 import type { Server, ServerInfo } from './types.ts';
@@ -25,10 +25,15 @@ import { requestPath } from './url.ts';
 import { openSocket } from './websocket.ts';
 
 /** The response metadata type of a verb: an explicit type argument wins, else the route's documented type. */
-export type Metadata<T, M extends Method, U extends string, Q> = [T] extends [never] ? RouteMetadata<M, U, Q> : T;
+export type Metadata<T, M extends Method, U extends string, Q, S extends ServerKind = 'lxd'> = [T] extends [never]
+  ? RouteMetadata<M, U, Q, S>
+  : T;
 
-/** A client of one LXD server (or of the members of one cluster), over its unix socket or HTTPS. */
-export class API implements Connection, Settings {
+/**
+ * A client of one LXD or Incus server (or of the members of one cluster), over its unix socket or HTTPS.
+ * `S` picks whose documented routes and shapes the verbs are typed with: `API.factory<'incus'>()`.
+ */
+export class API<S extends ServerKind = 'lxd'> implements Connection, Settings {
   // The resolved settings (options.ts documents them), set by resolveSettings() in the constructor.
   declare readonly defaultVersion: string;
   declare readonly project: string | undefined;
@@ -52,21 +57,21 @@ export class API implements Connection, Settings {
    * @example const api = API.factory('https://lxd.example:8443', { serverCert, cert, key });
    * @example const api = API.factory(['https://10.0.0.1:8443', 'https://10.0.0.2:8443'], { serverCert, cert, key });
    */
-  static factory(endpoint?: string | string[], options: APIOptions = {}): API {
-    return new API(undefined, undefined, options, openTransport(endpoint, options));
+  static factory<S extends ServerKind = 'lxd'>(endpoint?: string | string[], options: APIOptions = {}): API<S> {
+    return new API<S>(undefined, undefined, options, openTransport(endpoint, options));
   }
 
   /** A client of a remote of the `lxc` or `incus` configuration (default: its default remote); see RemoteOptions. */
-  static remote(name?: string, options: RemoteOptions & APIOptions = {}): API {
-    return connectRemote(API.factory, name, options);
+  static remote<S extends ServerKind = 'lxd'>(name?: string, options: RemoteOptions & APIOptions = {}): API<S> {
+    return connectRemote(API.factory<S>, name, options);
   }
 
   /** Gets the client certificate trusted with a trust token; resolves with the trusted API (see JoinOptions). */
-  static join(
+  static join<S extends ServerKind = 'lxd'>(
     token: string,
     options: JoinOptions & Omit<APIOptions, 'serverCert' | 'ca' | 'dispatcher'> = {},
-  ): Promise<Joined<API>> {
-    return joinServer(API.factory, token, options);
+  ): Promise<Joined<API<S>>> {
+    return joinServer(API.factory<S>, token, options);
   }
 
   /**
@@ -162,38 +167,38 @@ export class API implements Connection, Settings {
     return exec(this, instance, command, options);
   }
 
-  get<T = never, U extends string = string, const Q extends QueryFor<'GET', U> = NoQuery>(
+  get<T = never, U extends string = string, const Q extends QueryFor<'GET', U, S> = NoQuery>(
     url: U,
-    options?: RequestOptions<RouteBody<'GET', U>, Q>,
-  ): ResultPromise<Metadata<T, 'GET', U, Q>> {
+    options?: RequestOptions<RouteBody<'GET', U, S>, Q>,
+  ): ResultPromise<Metadata<T, 'GET', U, Q, S>> {
     return this.request('GET', url, options as RequestOptions);
   }
 
-  post<T = never, U extends string = string, const Q extends QueryFor<'POST', U> = NoQuery>(
+  post<T = never, U extends string = string, const Q extends QueryFor<'POST', U, S> = NoQuery>(
     url: U,
-    options?: RequestOptions<RouteBody<'POST', U>, Q>,
-  ): ResultPromise<Metadata<T, 'POST', U, Q>> {
+    options?: RequestOptions<RouteBody<'POST', U, S>, Q>,
+  ): ResultPromise<Metadata<T, 'POST', U, Q, S>> {
     return this.request('POST', url, options as RequestOptions);
   }
 
-  put<T = never, U extends string = string, const Q extends QueryFor<'PUT', U> = NoQuery>(
+  put<T = never, U extends string = string, const Q extends QueryFor<'PUT', U, S> = NoQuery>(
     url: U,
-    options?: RequestOptions<RouteBody<'PUT', U>, Q>,
-  ): ResultPromise<Metadata<T, 'PUT', U, Q>> {
+    options?: RequestOptions<RouteBody<'PUT', U, S>, Q>,
+  ): ResultPromise<Metadata<T, 'PUT', U, Q, S>> {
     return this.request('PUT', url, options as RequestOptions);
   }
 
-  patch<T = never, U extends string = string, const Q extends QueryFor<'PATCH', U> = NoQuery>(
+  patch<T = never, U extends string = string, const Q extends QueryFor<'PATCH', U, S> = NoQuery>(
     url: U,
-    options?: RequestOptions<RouteBody<'PATCH', U>, Q>,
-  ): ResultPromise<Metadata<T, 'PATCH', U, Q>> {
+    options?: RequestOptions<RouteBody<'PATCH', U, S>, Q>,
+  ): ResultPromise<Metadata<T, 'PATCH', U, Q, S>> {
     return this.request('PATCH', url, options as RequestOptions);
   }
 
-  delete<T = never, U extends string = string, const Q extends QueryFor<'DELETE', U> = NoQuery>(
+  delete<T = never, U extends string = string, const Q extends QueryFor<'DELETE', U, S> = NoQuery>(
     url: U,
-    options?: RequestOptions<RouteBody<'DELETE', U>, Q>,
-  ): ResultPromise<Metadata<T, 'DELETE', U, Q>> {
+    options?: RequestOptions<RouteBody<'DELETE', U, S>, Q>,
+  ): ResultPromise<Metadata<T, 'DELETE', U, Q, S>> {
     return this.request('DELETE', url, options as RequestOptions);
   }
 

@@ -37,6 +37,8 @@ export {
 } from './events.ts';
 export { connectExec, type ExecOptions, type ExecSession } from './exec.ts';
 export type { PulledFile, PushContent, PushFileOptions } from './files.ts';
+// The same of Incus 6.0's description, as a namespace: Incus.Instance, Incus.Access, ... (see API<'incus'>).
+export type * as Incus from './generated/incus-types.ts';
 // Every resource and request type of LXD 5.0's API description: Instance, InstancesPost, Image, Operation, Server, ...
 export type * from './generated/lxd-types.ts';
 export type { Joined, JoinOptions } from './join.ts';
@@ -62,8 +64,10 @@ export type {
   QueryFor,
   QueryValue,
   RouteBody,
+  RouteKey,
   RouteMetadata,
   RouteQuery,
+  ServerKind,
 } from './routes.ts';
 export { findSocket, socketCandidates, unixEndpoint } from './socket.ts';
 export { decodeTrustToken, type TrustToken } from './token.ts';

@@ -1,10 +1,13 @@
 /**
  * Type-level routing: from a method and a url (as given to the client's
  * verbs) to the documented response metadata, request body and query
- * parameters of LXD's REST API.
+ * parameters of the server's REST API.
  *
- * The route data is generated from LXD's own API description into
- * `./generated/lxd-routes.ts` (`LxdRoutes`, `LxdRouteTrie`). Matching walks the
+ * The route data is generated from each server's own API description into
+ * `./generated/lxd-routes.ts` (`LxdRoutes`, `LxdRouteTrie`: LXD 5.0) and
+ * `./generated/incus-routes.ts` (`IncusRoutes`, `IncusRouteTrie`: Incus 6.0);
+ * every type here takes the server's {@link ServerKind} last, `'lxd'` by
+ * default (`API<'incus'>` passes `'incus'`). Matching walks the
  * url's path segments down a segment trie: at each step a literal segment
  * (`state`) beats a `{param}` segment, a `{param}` never matches a `/` nor an
  * empty segment, and the segment count must be exact. So
@@ -18,7 +21,32 @@
  *
  * @module
  */
+import type { IncusRoutes, IncusRouteTrie } from './generated/incus-routes.ts';
 import type { LxdRoutes, LxdRouteTrie } from './generated/lxd-routes.ts';
+
+/**
+ * Whose routes and shapes the types describe: `'lxd'` (LXD 5.0's description, the default) or
+ * `'incus'` (Incus 6.0's). Incus 6.0 describes every route LXD 5.0 does, so the default types
+ * serve both servers; `'incus'` adds Incus's own routes and fields.
+ */
+export type ServerKind = 'lxd' | 'incus';
+
+/** The generated route map and segment trie of each server. */
+interface RouteSets {
+  lxd: { routes: LxdRoutes; trie: LxdRouteTrie };
+  incus: { routes: IncusRoutes; trie: IncusRouteTrie };
+}
+
+type Routes<S extends ServerKind> = RouteSets[S]['routes'];
+
+/** What every generated route entry holds (see the generated route maps). */
+interface RouteShape {
+  query: object;
+  body: unknown;
+  response: unknown;
+  recursion?: object;
+  async: boolean;
+}
 
 /** HTTP methods of the client's verbs. */
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -32,8 +60,8 @@ export type Query = { readonly [name: string]: QueryValue };
 /** No query parameters: the default of the verbs' query type parameter. */
 export type NoQuery = Record<never, never>;
 
-/** Every documented route key of LXD's API, e.g. `'/1.0/instances/{name}'`. */
-export type RouteKey = keyof LxdRoutes;
+/** Every documented route key of the server's API, e.g. `'/1.0/instances/{name}'`. */
+export type RouteKey<S extends ServerKind = 'lxd'> = keyof Routes<S> & string;
 
 type StripQuery<U extends string> = U extends `${infer P}?${string}` ? P : U;
 
@@ -56,7 +84,7 @@ type ParamChild<Node> = Node extends { '*': infer C } ? C : never;
 
 type Walk<Node, Segs> = Segs extends [infer H extends string, ...infer R]
   ? Walk<Step<Node, H>, R>
-  : Node extends { $: infer K extends RouteKey }
+  : Node extends { $: infer K extends string }
     ? K
     : never;
 
@@ -67,16 +95,18 @@ type Walk<Node, Segs> = Segs extends [infer H extends string, ...infer R]
  * @example
  * type K = MatchRoute<'instances/c1/state'>; // '/1.0/instances/{name}/state'
  */
-export type MatchRoute<U extends string> = string extends U
+export type MatchRoute<U extends string, S extends ServerKind = 'lxd'> = string extends U
   ? never
-  : Walk<LxdRouteTrie, Segments<AbsolutePath<StripQuery<U>>>>;
+  : Walk<RouteSets[S]['trie'], Segments<AbsolutePath<StripQuery<U>>>>;
 
 /** The generated route entry for method `M` and url `U` (`never` when none). */
-export type RouteEntry<M extends Method, U extends string> =
-  MatchRoute<U> extends infer K
-    ? K extends RouteKey
-      ? M extends keyof LxdRoutes[K]
-        ? LxdRoutes[K][M]
+export type RouteEntry<M extends Method, U extends string, S extends ServerKind = 'lxd'> =
+  MatchRoute<U, S> extends infer K
+    ? K extends keyof Routes<S>
+      ? M extends keyof Routes<S>[K]
+        ? Routes<S>[K][M] extends infer E extends RouteShape
+          ? E
+          : never
         : never
       : never
     : never;
@@ -138,26 +168,32 @@ type ByRecursion<E extends { response: unknown }, R> = R extends undefined | 0 |
  * type C = RouteMetadata<'GET', `instances/${string}`, {}>;        // Instance
  * type D = RouteMetadata<'POST', 'instances', {}>;                 // Operation
  */
-export type RouteMetadata<M extends Method, U extends string, Q = NoQuery> = [RouteEntry<M, U>] extends [never]
+export type RouteMetadata<M extends Method, U extends string, Q = NoQuery, S extends ServerKind = 'lxd'> = [
+  RouteEntry<M, U, S>,
+] extends [never]
   ? unknown
-  : ByRecursion<RouteEntry<M, U>, RecursionOf<U, Q>>;
+  : ByRecursion<RouteEntry<M, U, S>, RecursionOf<U, Q>>;
 
 /**
  * Type of the JSON request body for method `M` on url `U`; `unknown` when no
  * route matches or no JSON body is documented.
  */
-export type RouteBody<M extends Method, U extends string> = [RouteEntry<M, U>] extends [never]
+export type RouteBody<M extends Method, U extends string, S extends ServerKind = 'lxd'> = [
+  RouteEntry<M, U, S>,
+] extends [never]
   ? unknown
-  : RouteEntry<M, U>['body'];
+  : RouteEntry<M, U, S>['body'];
 
 /**
  * Documented query parameters for method `M` on url `U` (plus `recursion`
  * where recursion variants are documented); {@link Query} when no route
  * matches. Routes without documented parameters give `Record<never, never>`.
  */
-export type RouteQuery<M extends Method, U extends string> = [RouteEntry<M, U>] extends [never]
+export type RouteQuery<M extends Method, U extends string, S extends ServerKind = 'lxd'> = [
+  RouteEntry<M, U, S>,
+] extends [never]
   ? Query
-  : RouteEntry<M, U>['query'];
+  : RouteEntry<M, U, S>['query'];
 
 /**
  * Query parameters the verbs accept for method `M` on url `U`: the documented
@@ -165,12 +201,14 @@ export type RouteQuery<M extends Method, U extends string> = [RouteEntry<M, U>] 
  * names are allowed too, because LXD's description does not list every
  * parameter the server understands.
  */
-export type QueryFor<M extends Method, U extends string> = RouteQuery<M, U> & Query;
+export type QueryFor<M extends Method, U extends string, S extends ServerKind = 'lxd'> = RouteQuery<M, U, S> & Query;
 
 /**
  * Whether method `M` on url `U` is documented to answer with a background
  * operation (`true`), a sync response (`false`), or either (`boolean`).
  */
-export type RouteIsAsync<M extends Method, U extends string> = [RouteEntry<M, U>] extends [never]
+export type RouteIsAsync<M extends Method, U extends string, S extends ServerKind = 'lxd'> = [
+  RouteEntry<M, U, S>,
+] extends [never]
   ? boolean
-  : RouteEntry<M, U>['async'];
+  : RouteEntry<M, U, S>['async'];

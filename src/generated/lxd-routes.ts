@@ -3,12 +3,12 @@
 // doc/rest-api.yaml of the stable-5.0 branch of https://github.com/canonical/lxd
 // (sha256 f59fa816bc19156be5005eeab30a18dabf64b653d923acf781041f24f4c70d32).
 // The source description is licensed Apache-2.0.
-// Regenerate with: node --import tsx scripts/gen-types.ts <path/to/rest-api-5.0.yaml>
+// Regenerate with: npm run gen-types -- <path/to/rest-api.yaml>
 
 import type * as T from './lxd-types.ts';
 
 /**
- * Every documented path and method of the LXD REST API.
+ * Every documented path and method of the LXD 5.0 REST API.
  *
  * - `query`: documented query parameters (plus `recursion` where the spec
  *   documents recursion variants);

@@ -49,7 +49,10 @@ describe(`instances over the unix socket of ${serverName}`, skip, () => {
       assert.ok(elapsed >= 900, `the server held the wait for a second, not ${elapsed} ms`);
       // LXD answers the /wait itself with the running operation; Incus answers it with an error envelope
       // ("context deadline exceeded"), and the library then reads the operation as it is now.
-      assert.match(first.request.url, perServer({ lxd: /\/wait\?timeout=1$/, incus: /\/1\.0\/operations\/[0-9a-f-]+$/ }));
+      assert.match(
+        first.request.url,
+        perServer({ lxd: /\/wait\?timeout=1$/, incus: /\/1\.0\/operations\/[0-9a-f-]+$/ }),
+      );
       const second = await exec.wait({ timeout: 10 });
       assert.equal(second.status, 200);
       assert.equal(second.metadata.status_code, 200);

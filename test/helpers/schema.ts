@@ -1,7 +1,9 @@
 /**
- * Checks a response envelope of the LXD REST API against the JSON Schema
- * generated from LXD's own API description (test/generated/lxd-schema.json,
- * written by scripts/gen-types.ts). Response object types are strict there:
+ * Checks a response envelope of the LXD or Incus REST API against the JSON
+ * Schema generated from the server's own API description
+ * (test/generated/lxd-schema.json or incus-schema.json, written by
+ * scripts/gen-types.ts): Incus's when LXD_TEST_SERVER=incus (npm test's
+ * Incus pass), else LXD's. Response object types are strict there:
  * every field is required and no other field is allowed, so a field the real
  * server sends that the generated types lack (or the reverse) is reported.
  *
@@ -11,8 +13,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-
-const SCHEMA_ID = 'lxd-rest-api-5.0';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -33,9 +33,12 @@ interface TrieNode {
   children: Map<string, TrieNode>;
 }
 
-const doc = JSON.parse(
-  readFileSync(new URL('../generated/lxd-schema.json', import.meta.url), 'utf8'),
-) as SchemaDocument & Record<string, unknown>;
+/** The schema file this process checks against. */
+export const schemaFile = `test/generated/${process.env.LXD_TEST_SERVER === 'incus' ? 'incus' : 'lxd'}-schema.json`;
+
+const doc = JSON.parse(readFileSync(new URL(`../../${schemaFile}`, import.meta.url), 'utf8')) as SchemaDocument &
+  Record<string, unknown>;
+const SCHEMA_ID = String(doc.$id);
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 {
