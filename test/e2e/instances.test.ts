@@ -87,12 +87,18 @@ describe(`instances over the unix socket of ${serverName}`, skip, () => {
       const err = `Failed to run: \\S*/${daemon} forkstart ${re(name)} ${re(lxd.dir)}/containers ${re(lxd.dir)}/${conf}/${re(name)}/lxc\\.conf: exit status 1`;
       assert.match(error.message, new RegExp(`^GET ${re(api.endpoint)}${re(operation)}/wait\\?timeout=30 ${err}$`));
       // LXD answers with the failed operation (sync, status_code 400), whose err is the message. Incus
-      // answers with an error envelope carrying that err; what error.result holds then is the fix's to say.
+      // answers with an error envelope behind its HTTP 200, whose error is the message; error.result holds it.
       if (server === 'lxd') {
         const op = error.result.metadata as { status_code: number; status: string; err: string };
         assert.equal(op.status_code, 400);
         assert.equal(op.status, 'Failure');
         assert.equal(error.message, `GET ${api.endpoint}${operation}/wait?timeout=30 ${op.err}`);
+      } else {
+        const envelope = error.result.data as { type: string; error_code: number; error: string; metadata: unknown };
+        assert.equal(envelope.type, 'error');
+        assert.equal(envelope.error_code, 500);
+        assert.equal(envelope.metadata, null);
+        assert.equal(error.message, `GET ${api.endpoint}${operation}/wait?timeout=30 ${envelope.error}`);
       }
     } finally {
       await removeInstance(api, name);
