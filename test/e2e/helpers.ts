@@ -216,7 +216,7 @@ export async function instanceLifecycle(given: API, name: string): Promise<void>
     // file push and pull: raw bodies both ways, every byte value. Both servers take LXD's
     // X-LXD-* request headers (Incus documents X-Incus-* only, but honours X-LXD-* too); the
     // pulled file's come back as X-LXD-* from LXD and as X-Incus-* from Incus, raw, as the
-    // server sent them: the library has no header of its own for them yet (issue 15).
+    // server sent them. (api.pushFile() and api.pullFile() are the one way for both: test/e2e/files.test.ts.)
     const prefix = perServer({ lxd: 'x-lxd', incus: 'x-incus' });
     const other = perServer({ lxd: 'x-incus', incus: 'x-lxd' });
     const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(64 * 1024)]);
