@@ -47,47 +47,37 @@ const files = (folder) =>
         .map((name) => join(folder, name))
     : [];
 
-const required = env.LXD_E2E === 'required' ? (env.LXD_E2E_SERVERS ?? 'lxd,incus').split(',').map((name) => name.trim()) : [];
 const suites = files('test');
 const e2e = env.LXD_E2E ?? '';
 if (!['', 'required', 'skip'].includes(e2e)) {
   console.error(`LXD_E2E=${e2e}: expected required, skip or nothing`);
   process.exit(2);
 }
-const lxd = env.LXD_TEST_SOCKET && existsSync(env.LXD_TEST_SOCKET);
+const servers = { lxd: { title: 'LXD', prefix: 'LXD_TEST' }, incus: { title: 'Incus', prefix: 'INCUS_TEST' } };
+const required = e2e === 'required' ? (env.LXD_E2E_SERVERS ?? 'lxd,incus').split(',').map((name) => name.trim()).filter(Boolean) : [];
+const unknown = required.filter((name) => !(name in servers));
+if (unknown.length > 0) {
+  console.error(`LXD_E2E_SERVERS=${env.LXD_E2E_SERVERS}: unknown ${unknown.join(', ')} (expected a list of lxd and incus)`);
+  process.exit(2);
+}
+let lxd = false;
+let incus = false;
 if (e2e === 'skip') {
   console.log('e2e: skipped (LXD_E2E=skip); cluster: skipped');
-} else if (lxd) {
-  suites.push(...files('test/e2e'));
-  console.log(`e2e (lxd): against the LXD at ${env.LXD_TEST_SOCKET}${env.LXD_TEST_URL ? ` and ${env.LXD_TEST_URL}` : ''}`);
-} else if (required.includes('lxd')) {
-  console.error('e2e: LXD_E2E=required but no LXD is reachable: run `scripts/lxd-sandbox.sh up` or set LXD_TEST_SOCKET (LXD_E2E_SERVERS=incus requires Incus alone)');
-  process.exit(1);
 } else {
-  console.log('e2e (lxd): skipped, no LXD reachable (run `scripts/lxd-sandbox.sh up`, or set LXD_TEST_SOCKET)');
-}
-const incus = e2e !== 'skip' && env.INCUS_TEST_SOCKET && existsSync(env.INCUS_TEST_SOCKET);
-if (e2e === 'skip') {
-  // Said above.
-} else if (incus) {
-  console.log(`e2e (incus): against the Incus at ${env.INCUS_TEST_SOCKET}${env.INCUS_TEST_URL ? ` and ${env.INCUS_TEST_URL}` : ''}, in a second run`);
-} else if (required.includes('incus')) {
-  console.error('e2e: LXD_E2E=required but no Incus is reachable: run `scripts/lxd-sandbox.sh up` or set INCUS_TEST_SOCKET (LXD_E2E_SERVERS=lxd requires LXD alone)');
-  process.exit(1);
-} else {
-  console.log('e2e (incus): skipped, no Incus reachable (run `scripts/lxd-sandbox.sh up`, or set INCUS_TEST_SOCKET)');
-}
-if (e2e === 'skip') {
-  // Said above.
-} else if (env.LXD_CLUSTER_URLS) {
-  suites.push(...files('test/cluster'));
-  console.log(`cluster: against ${env.LXD_CLUSTER_URLS}`);
-} else if (files('test/cluster').length > 0) {
-  if (env.LXD_E2E === 'required' && env.LXD_CLUSTER !== 'skip') {
-    console.error('cluster: LXD_E2E=required but no cluster is up: run `scripts/lxd-sandbox.sh cluster up`');
-    process.exit(1);
+  lxd = reachable('lxd');
+  if (lxd) suites.push(...files('test/e2e'));
+  incus = reachable('incus');
+  if (env.LXD_CLUSTER_URLS) {
+    suites.push(...files('test/cluster'));
+    console.log(`cluster: against ${env.LXD_CLUSTER_URLS}`);
+  } else if (files('test/cluster').length > 0) {
+    if (e2e === 'required' && env.LXD_CLUSTER !== 'skip') {
+      console.error('cluster: LXD_E2E=required but no cluster is up: run `scripts/lxd-sandbox.sh cluster up`');
+      process.exit(1);
+    }
+    console.log('cluster: skipped, no cluster up (run `scripts/lxd-sandbox.sh cluster up`)');
   }
-  console.log('cluster: skipped, no cluster up (run `scripts/lxd-sandbox.sh cluster up`)');
 }
 
 const types = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'test/types', '--noEmit'], { cwd: root, stdio: 'inherit', env });
@@ -109,10 +99,10 @@ const runs = [[lxd ? 'unit and lxd' : 'unit', suites, { ...env, LXD_TEST_SERVER:
 if (incus) runs.push(['incus', files('test/e2e'), incusEnv()]);
 const totals = { pass: 0, fail: 0, skipped: 0, todo: 0 };
 let status = 0;
+const reporter = pathToFileURL(join(root, 'scripts', 'test-counts.mjs')).href;
 for (const [index, [name, list, runEnv]] of runs.entries()) {
   if (runs.length > 1) console.log(`\n== ${name}: ${list.length} test files`);
   const file = join(counts, `${index}.counts`);
-  const reporter = pathToFileURL(join(root, 'scripts', 'test-counts.mjs')).href;
   const reporters = ['--test-reporter', 'spec', '--test-reporter-destination', 'stdout', '--test-reporter', reporter, '--test-reporter-destination', 'stdout'];
   const args = ['--import', 'tsx', ...flags, ...reporters, ...process.argv.slice(2), ...list];
   const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...runEnv, LXDAPI_TEST_COUNTS: file } });
@@ -130,6 +120,29 @@ if (runs.length > 1) {
   console.log(`total: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
 }
 process.exit(status);
+
+/**
+ * Whether the e2e suites can run against this server (its <PREFIX>_SOCKET exists), said
+ * either way; a server LXD_E2E=required requires that is not reachable ends the run.
+ */
+function reachable(server) {
+  const { title, prefix } = servers[server];
+  const socket = env[`${prefix}_SOCKET`];
+  const url = env[`${prefix}_URL`];
+  const run = server === 'lxd' ? '' : ', in a second run';
+  if (socket && existsSync(socket)) {
+    console.log(`e2e (${server}): against the ${title} at ${socket}${url ? ` and ${url}` : ''}${run}`);
+    return true;
+  }
+  const how = `run \`scripts/lxd-sandbox.sh up\` or set ${prefix}_SOCKET`;
+  if (required.includes(server)) {
+    const alone = Object.keys(servers).find((other) => other !== server);
+    console.error(`e2e: LXD_E2E=required but no ${title} is reachable: ${how} (LXD_E2E_SERVERS=${alone} requires ${servers[alone].title} alone)`);
+    process.exit(1);
+  }
+  console.log(`e2e (${server}): skipped, no ${title} reachable (${how})`);
+  return false;
+}
 
 /** The environment of the Incus run: INCUS_TEST_* as LXD_TEST_*, no trust password, LXD_TEST_SERVER=incus. */
 function incusEnv() {
