@@ -107,8 +107,8 @@ export class OperationTimeoutError extends LXDError {
 }
 
 /**
- * LXD no longer knows the operation: it answers 404 on `/wait`. LXD forgets
- * an operation about 5 seconds after it finished, so this usually means it
+ * The server no longer knows the operation: it answers 404 on `/wait`. LXD and
+ * Incus forget an operation about 5 seconds after it finished, so this usually means it
  * finished (successfully or not) before the wait began; its outcome has to
  * be read from the objects it changed.
  */
@@ -130,7 +130,7 @@ export class OperationNotCancellableError extends LXDError {
     super(
       state
         ? `operation ${operation} (${state.description || state.class}, ${state.status}) cannot be cancelled: ` +
-            'LXD reports may_cancel false'
+            'the server reports may_cancel false'
         : `operation ${operation} cannot be cancelled: its state is unknown (pass refresh: true to fetch it)`,
       'ERR_LXD_NOT_CANCELLABLE',
       { method: 'DELETE', url: operation },

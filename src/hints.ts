@@ -2,6 +2,7 @@
 import { APIConnectionError } from './errors.ts';
 import { errorCode } from './pool.ts';
 import { redactUrl } from './redact.ts';
+import { GROUP_HINT, NOT_RUNNING_HINT } from './socket.ts';
 
 const CERT_UNTRUSTED = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -54,14 +55,13 @@ export function timeoutCause(ms: number | undefined): Error {
 
 function hintFor(code: string, context: FailureContext): string {
   const where = context.socketPath ? `socket ${context.socketPath}` : context.endpoint;
-  if (code === 'ENOENT')
-    return `${where} does not exist: is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path`;
+  if (code === 'ENOENT') return `${where} does not exist: ${NOT_RUNNING_HINT}`;
   if (code === 'ECONNREFUSED') {
     return context.socketPath
-      ? `nothing listens on ${where}: is LXD running?`
-      : `nothing listens at ${where}: is LXD running, with core.https_address set to this address?`;
+      ? `nothing listens on ${where}: is LXD or Incus running?`
+      : `nothing listens at ${where}: is the server running, with core.https_address set to this address?`;
   }
-  if (code === 'EACCES' || code === 'EPERM') return `permission denied on ${where}: is this user in the lxd group?`;
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied on ${where}: ${GROUP_HINT}`;
   if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED')
     return 'this API was closed (api.close()): make a new one';
   if (code === 'ERR_LXD_TIMEOUT') return 'no complete answer before the timeout option expired';

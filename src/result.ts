@@ -250,7 +250,7 @@ export class APIResult<T = unknown> {
       const state = this.latestOperation;
       const before = state ? `; last seen ${state.status} (${state.status_code})` : '';
       return new OperationGoneError(
-        `operation ${url} is no longer known to LXD (404 on /wait): ` +
+        `operation ${url} is no longer known to the server (404 on /wait): ` +
           `it finished more than ~5 s ago and was cleaned up, or never existed here${before}`,
         error.result,
         { cause: error },

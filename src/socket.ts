@@ -3,6 +3,12 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { APIConnectionError } from './errors.ts';
 
+/** What to check when a socket is missing or nobody listens on it: the server may be LXD or Incus. */
+export const NOT_RUNNING_HINT =
+  'is LXD or Incus running? Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path';
+/** What to check when a socket may not be opened: each server's group gives access to its socket. */
+export const GROUP_HINT = 'is this user in the lxd group, or incus-admin for Incus?';
+
 /**
  * The sockets `API.factory()` tries, in order, when given no endpoint: those the environment names
  * first (LXD's, then Incus's), then the default paths. Beside each Incus `unix.socket` is its
@@ -33,8 +39,8 @@ export function findSocket(env: NodeJS.ProcessEnv = process.env): string {
   const found = existing.find(writable) ?? existing[0];
   if (found) return found;
   throw new Error(
-    `No LXD socket found; tried ${tried.join(', ')}. Is LXD installed and running? ` +
-      'Set LXD_DIR or LXD_SOCKET, or pass the socket path to API.factory().',
+    `No LXD or Incus socket found; tried ${tried.join(', ')}. Is LXD or Incus installed and running? ` +
+      'Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path to API.factory().',
   );
 }
 
@@ -51,13 +57,13 @@ export function checkSocket(socketPath: string): void {
     if (code === 'EACCES' || code === 'EPERM') {
       throw new APIConnectionError(
         `Socket ${socketPath} is not accessible`,
-        { ...fields, hint: 'permission denied: is this user in the lxd group?' },
+        { ...fields, hint: `permission denied: ${GROUP_HINT}` },
         { cause: error },
       );
     }
     throw new APIConnectionError(
       `Socket ${socketPath} does not exist`,
-      { ...fields, hint: 'is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path' },
+      { ...fields, hint: NOT_RUNNING_HINT },
       { cause: error },
     );
   }

@@ -103,7 +103,7 @@ describe('events', () => {
       assert.equal(error.code, 'ENOENT');
       assert.equal(
         error.message,
-        `GET ws://lxd/1.0/events failed: connect ENOENT ${gone.socketPath} (socket ${gone.socketPath} does not exist: is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path)`,
+        `GET ws://lxd/1.0/events failed: connect ENOENT ${gone.socketPath} (socket ${gone.socketPath} does not exist: is LXD or Incus running? Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path)`,
       );
       return true;
     });

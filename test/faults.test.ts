@@ -255,7 +255,7 @@ describe('sockets that cannot be used', () => {
     await assert.rejects(api.get('ok'), {
       name: 'APIConnectionError',
       code: 'ENOENT',
-      message: `GET ${api.endpoint}/1.0/ok failed: connect ENOENT ${server.socketPath} (socket ${server.socketPath} does not exist: is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path)`,
+      message: `GET ${api.endpoint}/1.0/ok failed: connect ENOENT ${server.socketPath} (socket ${server.socketPath} does not exist: is LXD or Incus running? Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path)`,
     });
     await api.close();
   });
@@ -270,7 +270,7 @@ describe('sockets that cannot be used', () => {
       await assert.rejects(api.get('ok'), {
         name: 'APIConnectionError',
         code: 'ECONNREFUSED',
-        message: `GET ${api.endpoint}/1.0/ok failed: connect ECONNREFUSED ${path} (nothing listens on socket ${path}: is LXD running?)`,
+        message: `GET ${api.endpoint}/1.0/ok failed: connect ECONNREFUSED ${path} (nothing listens on socket ${path}: is LXD or Incus running?)`,
       });
     } finally {
       await api.close();
@@ -286,7 +286,7 @@ describe('sockets that cannot be used', () => {
       assert.deepEqual(connectAsNobody(server.socketPath), {
         name: 'APIConnectionError',
         code: 'EACCES',
-        message: `GET ${API.factory(server.socketPath).endpoint}/1.0/ok failed: connect EACCES ${server.socketPath} (permission denied on socket ${server.socketPath}: is this user in the lxd group?)`,
+        message: `GET ${API.factory(server.socketPath).endpoint}/1.0/ok failed: connect EACCES ${server.socketPath} (permission denied on socket ${server.socketPath}: is this user in the lxd group, or incus-admin for Incus?)`,
       });
     } finally {
       await server.close();
@@ -332,7 +332,7 @@ test('a socket in a folder this user may not search: factory() says permission d
     assert.deepEqual(connectAsNobody(server.socketPath), {
       name: 'APIConnectionError',
       code: 'EACCES',
-      message: `Socket ${server.socketPath} is not accessible (permission denied: is this user in the lxd group?)`,
+      message: `Socket ${server.socketPath} is not accessible (permission denied: is this user in the lxd group, or incus-admin for Incus?)`,
     });
   } finally {
     await server.close();

@@ -189,7 +189,7 @@ describe('waitUntilDone() and cancel()', () => {
       assert.equal(error.status, 404);
       assert.equal(
         error.message,
-        'operation /1.0/operations/op-gone is no longer known to LXD (404 on /wait): it finished more than ~5 s ago and was cleaned up, or never existed here; last seen Running (103)',
+        'operation /1.0/operations/op-gone is no longer known to the server (404 on /wait): it finished more than ~5 s ago and was cleaned up, or never existed here; last seen Running (103)',
       );
       assert.ok(error.cause instanceof APINotFoundException);
       return true;
@@ -268,7 +268,7 @@ describe('waitUntilDone() and cancel()', () => {
     await assert.rejects(result.cancel({ refresh: true }), {
       name: 'OperationNotCancellableError',
       message:
-        'operation /1.0/operations/op-finished (Creating instance, Success) cannot be cancelled: LXD reports may_cancel false',
+        'operation /1.0/operations/op-finished (Creating instance, Success) cannot be cancelled: the server reports may_cancel false',
     });
     assert.deepEqual(
       server.seen.slice(before).map((seen) => `${seen.method} ${seen.url}`),
@@ -316,7 +316,7 @@ describe('waitUntilDone() and cancel()', () => {
       assert.equal(error.operation, '/1.0/operations/op-fixed');
       assert.equal(
         error.message,
-        'operation /1.0/operations/op-fixed (Creating instance, Running) cannot be cancelled: LXD reports may_cancel false',
+        'operation /1.0/operations/op-fixed (Creating instance, Running) cannot be cancelled: the server reports may_cancel false',
       );
       return true;
     });

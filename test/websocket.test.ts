@@ -131,7 +131,7 @@ describe('api.websocket() over a unix socket', () => {
       assert.ok(error instanceof APIConnectionError);
       assert.equal(
         error.message,
-        `GET ws://lxd/1.0/operations/op1/websocket?secret=<redacted> failed: connect ENOENT ${gone.socketPath} (socket ${gone.socketPath} does not exist: is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path)`,
+        `GET ws://lxd/1.0/operations/op1/websocket?secret=<redacted> failed: connect ENOENT ${gone.socketPath} (socket ${gone.socketPath} does not exist: is LXD or Incus running? Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path)`,
       );
       assert.doesNotMatch(`${String(error)} ${error.hint}`, new RegExp(SECRET));
       return true;
@@ -148,7 +148,7 @@ describe('api.websocket() over a unix socket', () => {
       assert.equal(error.code, 'ENOENT');
       assert.equal(
         error.hint,
-        `socket ${gone.socketPath} does not exist: is LXD running? Set LXD_DIR or LXD_SOCKET, or pass the socket path`,
+        `socket ${gone.socketPath} does not exist: is LXD or Incus running? Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path`,
       );
       return true;
     });

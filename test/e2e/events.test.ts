@@ -108,7 +108,7 @@ describe(`events and operations against ${serverName}`, skip, () => {
     await assert.rejects(slow.waitUntilDone(), (error: unknown) => {
       assert.ok(error instanceof OperationGoneError);
       assert.equal(error.status, 404);
-      assert.match(error.message, /is no longer known to LXD \(404 on \/wait\)/);
+      assert.match(error.message, /is no longer known to the server \(404 on \/wait\)/);
       return true;
     });
   });
@@ -130,7 +130,10 @@ describe(`events and operations against ${serverName}`, skip, () => {
     });
     await assert.rejects(exec.cancel(), (error: unknown) => {
       assert.ok(error instanceof OperationNotCancellableError);
-      assert.match(error.message, /\(Executing command, Running\) cannot be cancelled: LXD reports may_cancel false$/);
+      assert.match(
+        error.message,
+        /\(Executing command, Running\) cannot be cancelled: the server reports may_cancel false$/,
+      );
       return true;
     });
     await exec.waitUntilDone({ timeout: 20 });
