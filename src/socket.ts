@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { APIConnectionError } from './errors.ts';
 
-/** What to check when a socket is missing or nobody listens on it: the server may be LXD or Incus. */
+/** What to check when a socket is missing: the server may be LXD or Incus, and either may live elsewhere. */
 export const NOT_RUNNING_HINT =
   'is LXD or Incus running? Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path';
 /** What to check when a socket may not be opened: each server's group gives access to its socket. */
@@ -38,10 +38,7 @@ export function findSocket(env: NodeJS.ProcessEnv = process.env): string {
   const existing = tried.filter((path) => existsSync(path));
   const found = existing.find(writable) ?? existing[0];
   if (found) return found;
-  throw new Error(
-    `No LXD or Incus socket found; tried ${tried.join(', ')}. Is LXD or Incus installed and running? ` +
-      'Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path to API.factory().',
-  );
+  throw new Error(`No LXD or Incus socket found; tried ${tried.join(', ')}: ${NOT_RUNNING_HINT} to API.factory().`);
 }
 
 /**

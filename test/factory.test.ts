@@ -83,7 +83,7 @@ describe('API.factory()', () => {
 
   test('names every path it tried when no socket exists', () => {
     assert.throws(() => findSocket({ LXD_DIR: '/nope' }), {
-      message: `No LXD or Incus socket found; tried ${socketCandidates({ LXD_DIR: '/nope' }).join(', ')}. Is LXD or Incus installed and running? Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path to API.factory().`,
+      message: `No LXD or Incus socket found; tried ${socketCandidates({ LXD_DIR: '/nope' }).join(', ')}: is LXD or Incus running? Set LXD_SOCKET or INCUS_SOCKET (or LXD_DIR, INCUS_DIR), or pass the socket path to API.factory().`,
     });
     assert.deepEqual(socketCandidates({ LXD_DIR: '/nope' }), [
       '/nope/unix.socket',
