@@ -24,6 +24,10 @@
 // read and LXD_TEST_SERVER=incus (the first run has LXD_TEST_SERVER=lxd); the
 // run ends with one `total:` line over both. LXD_E2E=required requires each
 // server of LXD_E2E_SERVERS (default: lxd,incus).
+//
+// A setting it does not know (LXD_E2E, a name in LXD_E2E_SERVERS, LXD_TEST_TIMEOUT)
+// ends the run with exit 2 before any test runs; a required server that is not
+// reachable, with exit 1.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +57,11 @@ if (!['', 'required', 'skip'].includes(e2e)) {
   console.error(`LXD_E2E=${e2e}: expected required, skip or nothing`);
   process.exit(2);
 }
-const servers = { lxd: { title: 'LXD', prefix: 'LXD_TEST' }, incus: { title: 'Incus', prefix: 'INCUS_TEST' } };
+// Each server's exports, and how its e2e run is told apart (LXD's is the run of the unit suite too).
+const servers = {
+  lxd: { title: 'LXD', prefix: 'LXD_TEST', run: '' },
+  incus: { title: 'Incus', prefix: 'INCUS_TEST', run: ', in a second run' },
+};
 const required = e2e === 'required' ? (env.LXD_E2E_SERVERS ?? 'lxd,incus').split(',').map((name) => name.trim()).filter(Boolean) : [];
 const unknown = required.filter((name) => !(name in servers));
 if (unknown.length > 0) {
@@ -80,6 +88,12 @@ if (e2e === 'skip') {
   }
 }
 
+const timeout = env.LXD_TEST_TIMEOUT ?? '300000';
+if (!/^[1-9][0-9]*$/.test(timeout)) {
+  console.error(`LXD_TEST_TIMEOUT=${timeout}: expected a number of milliseconds`);
+  process.exit(2);
+}
+
 const types = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'test/types', '--noEmit'], { cwd: root, stdio: 'inherit', env });
 if (types.status !== 0) {
   console.error('type tests: failed');
@@ -87,11 +101,6 @@ if (types.status !== 0) {
 }
 console.log('type tests: passed');
 
-const timeout = env.LXD_TEST_TIMEOUT ?? '300000';
-if (!/^[1-9][0-9]*$/.test(timeout)) {
-  console.error(`LXD_TEST_TIMEOUT=${timeout}: expected a number of milliseconds`);
-  process.exit(2);
-}
 const flags = ['--test', `--test-timeout=${timeout}`, '--test-force-exit'];
 // Each run reports with spec on stdout, and with scripts/test-counts.mjs into a file that gives the totals.
 const counts = mkdtempSync(join(tmpdir(), 'lxdapi-tests-'));
@@ -126,10 +135,9 @@ process.exit(status);
  * either way; a server LXD_E2E=required requires that is not reachable ends the run.
  */
 function reachable(server) {
-  const { title, prefix } = servers[server];
+  const { title, prefix, run } = servers[server];
   const socket = env[`${prefix}_SOCKET`];
   const url = env[`${prefix}_URL`];
-  const run = server === 'lxd' ? '' : ', in a second run';
   if (socket && existsSync(socket)) {
     console.log(`e2e (${server}): against the ${title} at ${socket}${url ? ` and ${url}` : ''}${run}`);
     return true;

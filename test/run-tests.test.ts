@@ -9,11 +9,20 @@ import { describe, it } from 'node:test';
 
 const script = join(import.meta.dirname, '..', 'scripts', 'run-tests.mjs');
 
-/** Runs scripts/run-tests.mjs with only these settings: no sandbox exports, no server of the caller's. */
+/**
+ * Runs scripts/run-tests.mjs with only these settings: no sandbox exports, no server of the caller's.
+ * LXD_TEST_TIMEOUT=guard stops it (exit 2) at the last check before any work, so that a check that
+ * no longer holds fails its assertions instead of starting the whole suite, this file included.
+ */
 function runTests(settings: Record<string, string>) {
   const empty = mkdtempSync(join(tmpdir(), 'lxdapi-run-tests-'));
   try {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '', LXD_SANDBOX_DIR: empty, ...settings };
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      LXD_SANDBOX_DIR: empty,
+      LXD_TEST_TIMEOUT: 'guard',
+      ...settings,
+    };
     return spawnSync(process.execPath, [script], { env, encoding: 'utf8', timeout: 30_000 });
   } finally {
     rmSync(empty, { recursive: true, force: true });
@@ -33,8 +42,15 @@ describe('npm test settings', () => {
     assert.equal(run.stderr, 'LXD_E2E_SERVERS=lxd, Incus: unknown Incus (expected a list of lxd and incus)\n');
   });
 
+  it('refuses an LXD_TEST_TIMEOUT that is not a number of milliseconds, before the type tests', () => {
+    const run = runTests({ LXD_E2E: 'skip', LXD_TEST_TIMEOUT: '5s' });
+    assert.equal(run.status, 2);
+    assert.equal(run.stdout, 'e2e: skipped (LXD_E2E=skip); cluster: skipped\n');
+    assert.equal(run.stderr, 'LXD_TEST_TIMEOUT=5s: expected a number of milliseconds\n');
+  });
+
   it('fails, naming the server and how to get one, when a required server is not reachable', () => {
-    const run = runTests({ LXD_E2E: 'required', LXD_E2E_SERVERS: 'incus', LXD_CLUSTER: 'skip' });
+    const run = runTests({ LXD_E2E: 'required', LXD_E2E_SERVERS: 'incus' });
     assert.equal(run.status, 1);
     assert.equal(
       run.stdout,
